@@ -1,0 +1,135 @@
+"""mcir's option schema and defaults (BasicSR key names), extended by the chosen model type."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from mcir.errors import OptionError
+from mcir.options_schema import REQUIRED, Free, Leaf, MapOf, Section, Typed
+from mcir.registry import (
+    ARCH_REGISTRY,
+    DATASET_REGISTRY,
+    LOSS_REGISTRY,
+    METRIC_REGISTRY,
+    MODEL_REGISTRY,
+    OPTIMIZER_REGISTRY,
+    SCHEDULER_REGISTRY,
+)
+
+STR = (str,)
+INT = (int,)
+FLOAT = (int, float)
+BOOL = (bool,)
+
+DATASET_KEY_PATTERN = r"(train|val|test)\w*"
+
+
+def dataset_spec() -> Typed:
+    """A ``datasets.<name>`` section: the dataset class's arguments plus data-loader keys."""
+    return Typed(
+        registry=lambda: DATASET_REGISTRY,
+        default_type="PairedImageDataset",
+        extra={
+            "name": Leaf(STR, default=None),
+            "batch_size_per_gpu": Leaf(INT, default=16),
+            "num_worker_per_gpu": Leaf(INT, default=0),
+            "dataset_enlarge_ratio": Leaf(INT, default=1),
+            "use_shuffle": Leaf(BOOL, default=True),
+            "pin_memory": Leaf(BOOL, default=False),
+            "prefetch_mode": Leaf(STR, default=None, choices=("cpu", "cuda")),
+        },
+    )
+
+
+def metric_spec() -> Typed:
+    """A ``val.metrics.<name>`` section: a registered metric function and its keyword arguments."""
+    return Typed(
+        registry=lambda: METRIC_REGISTRY,
+        injected=("img", "img2", "input_order"),
+        extra={"better": Leaf(STR, default="higher", choices=("higher", "lower"))},
+    )
+
+
+def base_train_fields() -> Dict[str, Any]:
+    """Keys of the ``train`` section common to every model."""
+    return {
+        "ema_decay": Leaf(FLOAT, default=0.0),
+        "optim_g": Typed(registry=lambda: OPTIMIZER_REGISTRY, injected=("params",), required=True),
+        "scheduler": Typed(registry=lambda: SCHEDULER_REGISTRY, injected=("optimizer",)),
+        "total_iter": Leaf(INT, default=REQUIRED),
+        "warmup_iter": Leaf(INT, default=-1),
+        "clip_grad_norm": Leaf(FLOAT, default=None),
+        "pixel_opt": Typed(registry=lambda: LOSS_REGISTRY, required=True),
+    }
+
+
+def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None) -> Section:
+    """The whole option schema for ``opt``'s model type.
+
+    Args:
+        opt: Raw options (``model_type`` selects extra ``train`` keys).
+        is_train: Require the training sections.
+        file: Option file for error messages.
+
+    Returns:
+        Root ``Section``.
+    """
+    from mcir.components import load_components
+
+    load_components()
+    model_type = opt.get("model_type", "RestorationModel")
+    try:
+        model_cls = MODEL_REGISTRY.get(model_type)
+    except OptionError as exc:
+        raise OptionError(exc.message, file=file, key="model_type") from None
+    train_fields = base_train_fields()
+    train_fields.update(model_cls.extra_train_options())
+
+    return Section(
+        {
+            "name": Leaf(STR, default=REQUIRED),
+            "model_type": Leaf(STR, default="RestorationModel"),
+            "scale": Leaf(INT, default=1),
+            "num_gpu": Leaf((int, str), default="auto"),
+            "manual_seed": Leaf(INT, default=0),
+            "deterministic": Leaf(BOOL, default=False),
+            "imports": Free(default=[]),
+            "dist_params": Free(default=None),
+            "datasets": MapOf(
+                dataset_spec(), pattern=DATASET_KEY_PATTERN, pattern_doc="dataset keys start with train, val or test"
+            ),
+            "network_g": Typed(registry=lambda: ARCH_REGISTRY, required=True),
+            "path": Section(
+                {
+                    "pretrain_network_g": Leaf(STR, default=None),
+                    "param_key_g": Leaf(STR, default="params"),
+                    "strict_load_g": Leaf(BOOL, default=True),
+                    "resume_state": Leaf(STR, default=None),
+                    "experiments_root": Leaf(STR, default=None),
+                    "results_root": Leaf(STR, default=None),
+                }
+            ),
+            # test.py ignores training keys; train.py validates them fully
+            "train": Section(train_fields, required=True) if is_train else Free(default=None),
+            "val": Section(
+                {
+                    "val_freq": Leaf(INT, default=5000),
+                    "save_img": Leaf(BOOL, default=False),
+                    "num_save_img": Leaf(INT, default=None),
+                    "suffix": Leaf(STR, default=None),
+                    "pbar": Leaf(BOOL, default=False),
+                    "use_ema": Leaf(BOOL, default=True),
+                    "metrics": MapOf(metric_spec()),
+                }
+            ),
+            "logger": Section(
+                {
+                    "print_freq": Leaf(INT, default=100),
+                    "save_checkpoint_freq": Leaf(INT, default=5000),
+                    "use_tb_logger": Leaf(BOOL, default=True),
+                    "keep_last": Leaf(INT, default=3),
+                    "pbar": Leaf(BOOL, default=True),
+                }
+            ),
+        }
+    )
