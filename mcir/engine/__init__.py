@@ -1,0 +1,1 @@
+"""Training engine: the loop, optimizer steps, averaged models, checkpoints, evaluation and logging."""
