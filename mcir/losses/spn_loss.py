@@ -1,0 +1,171 @@
+"""SPN loss: push the output away from negative (historical) models' outputs in VGG feature space."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from mcir.errors import OptionError
+from mcir.losses.vgg_features import VGGFeatureExtractor
+from mcir.registry import LOSS_REGISTRY
+
+# Paper defaults (MCIR, AAAI 2024): VGG16 relu1_2 / relu2_2 / relu3_3.
+DEFAULT_LAYER_WEIGHTS: Mapping[str, float] = {"relu1_2": 0.2, "relu2_2": 0.3, "relu3_3": 0.5}
+
+_CHARBONNIER_EPS = 1e-6
+
+
+def _l1(diff: Tensor) -> Tensor:
+    """Absolute difference."""
+    return diff.abs()
+
+
+def _l2(diff: Tensor) -> Tensor:
+    """Squared difference."""
+    return diff * diff
+
+
+def _charbonnier(diff: Tensor) -> Tensor:
+    """Smooth absolute difference ``sqrt(d^2 + eps^2)``."""
+    return torch.sqrt(diff * diff + _CHARBONNIER_EPS**2)
+
+
+_CRITERIA: Dict[str, Callable[[Tensor], Tensor]] = {
+    "l1": _l1,
+    "l2": _l2,
+    "mse": _l2,
+    "charbonnier": _charbonnier,
+}
+
+
+@LOSS_REGISTRY.register()
+class SPNLoss(nn.Module):
+    """Model-contrastive (negative-only) loss of MCIR, Eq. 4.
+
+    ``L_neg = (1/N) * sum_i sum_l c_l * D(phi_l(out), phi_l(neg_i))``; ``forward`` returns
+    ``-loss_weight * L_neg`` so that adding it to the total loss maximises the distance.
+
+    Args:
+        loss_weight: lambda; the returned term is ``-loss_weight * distance``.
+        vgg_type: ``'vgg16'`` or ``'vgg19'``.
+        layer_weights: ``{layer_name: c_l}``; ``None`` means the paper's relu1_2/2_2/3_3 = 0.2/0.3/0.5.
+            Layers with weight 0 are not computed.
+        use_input_norm: Normalise inputs with the ImageNet mean/std inside the VGG.
+        range_norm: Inputs are in [-1, 1]; map them to [0, 1] first.
+        criterion: ``'l1'``, ``'l2'`` (alias ``'mse'``) or ``'charbonnier'``.
+        vgg_weights: ``'imagenet'``, a .pth path or ``'random'`` (see :class:`VGGFeatureExtractor`).
+        reduction: ``'mean'`` (Eq. 4: mean over feature elements) or ``'sum'`` (sum over feature
+            elements, still averaged over the negatives).
+    """
+
+    def __init__(
+        self,
+        loss_weight: float = 1e-4,
+        vgg_type: str = "vgg16",
+        layer_weights: Optional[Mapping[str, float]] = None,
+        use_input_norm: bool = True,
+        range_norm: bool = False,
+        criterion: str = "l1",
+        vgg_weights: Union[str, Path] = "imagenet",
+        reduction: str = "mean",
+    ):
+        super().__init__()
+        if criterion not in _CRITERIA:
+            raise OptionError(
+                f"unknown criterion '{criterion}' (choose from {', '.join(_CRITERIA)})", key="criterion"
+            )
+        if reduction not in ("mean", "sum"):
+            raise OptionError(f"unknown reduction '{reduction}' (choose from mean, sum)", key="reduction")
+        weights = dict(DEFAULT_LAYER_WEIGHTS if layer_weights is None else layer_weights)
+        self.layer_weights = {k: float(v) for k, v in weights.items() if float(v) != 0.0}
+        if not self.layer_weights:
+            raise OptionError("needs at least one layer with a non-zero weight", key="layer_weights")
+        self.loss_weight = float(loss_weight)
+        self.criterion = criterion
+        self.reduction = reduction
+        self._crit = _CRITERIA[criterion]
+        try:
+            self.vgg = VGGFeatureExtractor(
+                layer_name_list=list(self.layer_weights),
+                vgg_type=vgg_type,
+                use_input_norm=use_input_norm,
+                range_norm=range_norm,
+                vgg_weights=vgg_weights,
+            )
+        except OptionError as exc:
+            # Layer names come from this loss's ``layer_weights`` option, so name that key.
+            if exc.key != "layer_name_list":
+                raise
+            raise OptionError(exc.message, key="layer_weights") from exc
+
+    @staticmethod
+    def _stack_negatives(output: Tensor, negatives: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """Return detached negatives as one (N, B, C, H, W) tensor matching ``output``."""
+        if isinstance(negatives, Tensor):
+            neg = negatives.unsqueeze(0) if negatives.dim() == output.dim() else negatives
+        else:
+            if len(negatives) == 0:
+                raise ValueError("SPNLoss needs at least one negative output")
+            neg = torch.stack([n.detach() for n in negatives])
+        if neg.dim() != output.dim() + 1 or neg.shape[1:] != output.shape:
+            raise ValueError(
+                f"SPNLoss: negatives of shape {tuple(neg.shape)} do not match output {tuple(output.shape)} "
+                "(expected (N, B, C, H, W) or a list of (B, C, H, W))"
+            )
+        return neg.detach().to(output.dtype)
+
+    def distance(self, output: Tensor, negatives: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """Eq. 4: weighted feature distance between ``output`` and the negatives, averaged over them.
+
+        One VGG pass runs over ``cat([output, negatives])`` ((N+1)*B images), so phi(output) is
+        computed once per step rather than once per negative. The negatives are detached: they are
+        constants, and a single batched call cannot be split into grad / no-grad halves.
+
+        Per layer, ``f_out`` (B, ...) is broadcast against ``f_neg`` (N, B, ...) and averaged over all
+        elements. All negatives have the same number of elements M, so this mean is
+        ``(1/(N*M)) * sum_i sum_e = (1/N) * sum_i mean_e(...)``, i.e. exactly the per-negative
+        means of Eq. 4 averaged over i. With ``reduction='sum'`` the sum over all elements is divided
+        by N for the same reason.
+
+        Args:
+            output: Target network output (B, C, H, W).
+            negatives: Negative outputs, a (N, B, C, H, W) tensor or N tensors of (B, C, H, W).
+                A single (B, C, H, W) tensor counts as N = 1.
+
+        Returns:
+            Scalar distance (non-negative); gradients flow to ``output`` only.
+        """
+        neg = self._stack_negatives(output, negatives)
+        n, b = neg.shape[0], output.shape[0]
+        feats = self.vgg(torch.cat([output, neg.flatten(0, 1)], dim=0))
+        total = output.new_zeros(())
+        for name, weight in self.layer_weights.items():
+            feat = feats[name]
+            f_out = feat[:b].unsqueeze(0)
+            f_neg = feat[b:].detach().unflatten(0, (n, b))
+            err = self._crit(f_out - f_neg)
+            layer = err.mean() if self.reduction == "mean" else err.sum() / n
+            total = total + weight * layer
+        return total
+
+    def forward(self, output: Tensor, negatives: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+        """Signed, weighted term to add to the total loss: ``-loss_weight * distance(output, negatives)``.
+
+        Args:
+            output: Target network output (B, C, H, W).
+            negatives: Negative outputs (see :meth:`distance`).
+
+        Returns:
+            Scalar loss term (non-positive).
+        """
+        return -self.loss_weight * self.distance(output, negatives)
+
+    def extra_repr(self) -> str:
+        """Summary shown by ``print(module)``."""
+        return (
+            f"loss_weight={self.loss_weight}, layer_weights={self.layer_weights}, "
+            f"criterion={self.criterion!r}, reduction={self.reduction!r}"
+        )
