@@ -1,0 +1,173 @@
+"""Pack a folder of images into a BasicSR-layout LMDB (PNG values keyed by file stem, plus meta_info.txt)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import lmdb
+
+if importlib.util.find_spec("mcir") is None:
+    # Run from a checkout without `pip install -e .`: make the repository root importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mcir.data.meta_info import MetaEntry, is_image_file, write_meta_info
+from mcir.errors import MCIRError
+from mcir.utils.img_util import imread
+
+_MIN_MAP_SIZE = 64 << 20
+
+
+class UsageError(Exception):
+    """A bad command line or file-system state (exit status 2)."""
+
+
+def list_images(folder: Path) -> List[Path]:
+    """Image files directly inside ``folder``, sorted by name, with unique ascii stems.
+
+    Args:
+        folder: Input folder.
+
+    Returns:
+        The image paths.
+    """
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p.name))
+    if not paths:
+        raise UsageError(f"no images (png, jpg, jpeg, bmp, tif, tiff) in {folder}")
+    seen = {}
+    for p in paths:
+        if not p.stem.isascii() or " " in p.stem:
+            raise UsageError(f"{p}: LMDB keys must be ascii without spaces")
+        if p.stem in seen:
+            raise UsageError(f"{p} and {seen[p.stem]} would share the key '{p.stem}'")
+        seen[p.stem] = p
+    return paths
+
+
+def encode_png(path: Path, compress_level: int) -> Tuple[bytes, Tuple[int, int, int]]:
+    """Read an image and re-encode it as PNG.
+
+    Args:
+        path: Image file.
+        compress_level: PNG compression level (0-9).
+
+    Returns:
+        ``(png_bytes, (h, w, c))``.
+    """
+    img = imread(path)
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
+    if not ok:
+        raise MCIRError(f"{path}: cannot encode as PNG")
+    return buf.tobytes(), (img.shape[0], img.shape[1], img.shape[2])
+
+
+def make_lmdb(
+    paths: Sequence[Path], lmdb_path: Path, compress_level: int = 1, n_thread: int = 4, batch: int = 5000
+) -> List[MetaEntry]:
+    """Write images into a new LMDB at ``lmdb_path`` (which must not exist) and its meta_info.txt.
+
+    Args:
+        paths: Images; keys are their stems.
+        lmdb_path: Database folder to create.
+        compress_level: PNG compression level of the stored values.
+        n_thread: Reader/encoder threads.
+        batch: Images per write transaction.
+
+    Returns:
+        The meta_info entries written.
+    """
+    map_size = max(_MIN_MAP_SIZE, 4 * sum(p.stat().st_size for p in paths))
+    env = lmdb.open(str(lmdb_path), map_size=map_size)
+    entries: List[MetaEntry] = []
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, n_thread)) as pool:
+            for start in range(0, len(paths), batch):
+                chunk = paths[start : start + batch]
+                encoded = list(pool.map(lambda p: encode_png(p, compress_level), chunk))
+                while True:
+                    try:
+                        with env.begin(write=True) as txn:
+                            for p, (value, _) in zip(chunk, encoded):
+                                txn.put(p.stem.encode("ascii"), value)
+                        break
+                    except lmdb.MapFullError:
+                        # Sizes of re-encoded PNGs are unknown up front; grow and redo this batch.
+                        map_size *= 2
+                        env.set_mapsize(map_size)
+                entries += [MetaEntry(p.stem + ".png", shape, compress_level) for p, (_, shape) in zip(chunk, encoded)]
+                print(f"  {start + len(chunk)}/{len(paths)} images", flush=True)
+    finally:
+        env.close()
+    write_meta_info(lmdb_path / "meta_info.txt", entries)
+    return entries
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser.
+
+    Returns:
+        The parser.
+    """
+    parser = argparse.ArgumentParser(
+        description="Pack a folder of images into a BasicSR-compatible LMDB (keys = file stems, PNG values, "
+        "meta_info.txt lines '<stem>.png (h,w,c) <level>')."
+    )
+    parser.add_argument("--input", required=True, help="folder of images (not recursive)")
+    parser.add_argument("--output", required=True, help="new database folder, ending in .lmdb")
+    parser.add_argument("--compress-level", type=int, default=1, choices=range(10), metavar="0-9",
+                        help="PNG compression level of the stored images (default 1)")
+    parser.add_argument("--n-thread", type=int, default=4, help="reader threads (default 4)")
+    parser.add_argument("--batch", type=int, default=5000, help="images per write transaction (default 5000)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: Arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        Exit status: 0 on success, 1 for bad data, 2 for bad usage.
+    """
+    args = build_parser().parse_args(argv)
+    src, out = Path(args.input), Path(args.output)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        if not src.is_dir():
+            raise UsageError(f"input folder {src} does not exist")
+        if out.suffix != ".lmdb":
+            raise UsageError(f"output {out} must end with .lmdb")
+        if out.exists():
+            raise UsageError(f"output {out} already exists; remove it or choose another name")
+        if tmp.exists():
+            raise UsageError(f"{tmp} exists (left by an interrupted run?); remove it first")
+        if args.batch < 1 or args.n_thread < 1:
+            raise UsageError("--batch and --n-thread must be >= 1")
+        paths = list_images(src)
+    except UsageError as exc:
+        print(f"create_lmdb: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"create_lmdb: {len(paths)} images from {src} -> {out}", flush=True)
+    try:
+        entries = make_lmdb(paths, tmp, args.compress_level, args.n_thread, args.batch)
+        tmp.rename(out)
+    except (MCIRError, OSError, lmdb.Error) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"create_lmdb: error: {exc}", file=sys.stderr)
+        return 1
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"create_lmdb: wrote {len(entries)} images to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
