@@ -1,0 +1,76 @@
+"""Shared command-line plumbing: common arguments, device choice, and one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+from mcir.errors import MCIRError, OptionError
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments shared by train.py and test.py."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-opt", "--opt", required=True, help="path to the YAML option file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an option, e.g. --set train.total_iter=100 (value parsed as YAML); repeatable",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument(
+        "--launcher", default="none", choices=["none"], help="job launcher (only single-process runs for now)"
+    )
+    return parser
+
+
+def select_device(num_gpu: Any, file: Optional[str] = None) -> torch.device:
+    """Pick the device from ``num_gpu`` (``auto``, 0, or a count).
+
+    Args:
+        num_gpu: The option value.
+        file: Option file, for error messages.
+
+    Returns:
+        ``cuda`` when requested/available, else ``cpu``.
+    """
+    if num_gpu == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(num_gpu, int) and num_gpu >= 0:
+        if num_gpu == 0:
+            return torch.device("cpu")
+        if not torch.cuda.is_available():
+            raise OptionError(f"asks for {num_gpu} GPU(s) but CUDA is not available; use 0 or auto", file, "num_gpu")
+        return torch.device("cuda")
+    raise OptionError(f"must be 'auto' or a non-negative integer, got {num_gpu!r}", file, "num_gpu")
+
+
+def run_main(body: Callable[[argparse.Namespace], Dict[str, Any]], parser: argparse.ArgumentParser,
+             argv: Optional[List[str]] = None) -> int:
+    """Parse ``argv``, run ``body``, and turn user errors into one line on stderr with exit code 1.
+
+    Args:
+        body: The command's work.
+        parser: Its argument parser.
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The process exit code.
+    """
+    args = parser.parse_args(argv)
+    try:
+        body(args)
+    except MCIRError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,229 @@
+"""The iteration-based training loop: steps, logging, validation and checkpoints (no option parsing here)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Mapping, Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from mcir.engine.checkpoint import Checkpointer
+from mcir.engine.evaluator import Evaluator
+from mcir.engine.logger import TensorBoardWriter
+from mcir.engine.rng import get_rng_state, set_rng_state
+
+
+@dataclass
+class LoopState:
+    """Where the loop is: the last finished iteration, the epoch, and batches consumed in that epoch."""
+
+    iteration: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How often things happen (iterations; ``<= 0`` disables)."""
+
+    total_iter: int
+    print_freq: int = 100
+    val_freq: int = 5000
+    save_checkpoint_freq: int = 5000
+
+
+class Trainer:
+    """Runs ``model.train_step`` until ``total_iter``, validating and checkpointing on schedule.
+
+    Args:
+        model: Object with ``train_step``, ``infer``, ``weights``, ``state_dict``/``load_state_dict``,
+            ``loggable_lr``.
+        train_loader: Training loader whose sampler has ``set_epoch(epoch, start=0)``.
+        schedule: Frequencies and the iteration budget.
+        checkpointer: Writes weights and training states.
+        logger: Run logger.
+        tb: TensorBoard writer (may be disabled).
+        val_loaders: ``{dataset name: loader}`` validated every ``val_freq``.
+        evaluator: Computes the metrics of a validation pass.
+        use_ema: Validate the EMA copy when the model has one.
+        save_img_dir: Where validation writes restored images (None: don't).
+        progress: Show a tqdm bar.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        train_loader: DataLoader,
+        schedule: Schedule,
+        checkpointer: Checkpointer,
+        logger: logging.Logger,
+        tb: TensorBoardWriter,
+        val_loaders: Optional[Mapping[str, DataLoader]] = None,
+        evaluator: Optional[Evaluator] = None,
+        use_ema: bool = True,
+        save_img_dir: Optional[str] = None,
+        progress: bool = True,
+    ):
+        self.model = model
+        self.train_loader = train_loader
+        self.schedule = schedule
+        self.checkpointer = checkpointer
+        self.logger = logger
+        self.tb = tb
+        self.val_loaders = dict(val_loaders or {})
+        self.evaluator = evaluator
+        self.use_ema = use_ema
+        self.save_img_dir = save_img_dir
+        self.progress = progress
+        self.state = LoopState()
+        self.history: Dict[str, Dict[str, float]] = {}
+
+    # ---- state ------------------------------------------------------------------------------
+    def training_state(self) -> Dict[str, Any]:
+        """Everything to resume exactly: loop position, model state and RNG states."""
+        return {
+            "iteration": self.state.iteration,
+            "epoch": self.state.epoch,
+            "batch_in_epoch": self.state.batch_in_epoch,
+            "model": self.model.state_dict(),
+            "rng": get_rng_state(),
+        }
+
+    def load_training_state(self, state: Dict[str, Any]) -> None:
+        """Restore a state written by :meth:`training_state`."""
+        self.model.load_state_dict(state["model"])
+        self.state = LoopState(int(state["iteration"]), int(state["epoch"]), int(state["batch_in_epoch"]))
+        set_rng_state(state["rng"])
+
+    def save_checkpoint(self) -> None:
+        """Write weights and the training state for the current iteration."""
+        self.checkpointer.save(self.state.iteration, self.model.weights(), self.training_state())
+
+    # ---- loop -------------------------------------------------------------------------------
+    def _batches(self) -> Iterator[Dict[str, Any]]:
+        """Endless batches, resuming mid-epoch at the sampler level (no data is loaded to skip)."""
+        sampler = self.train_loader.sampler
+        while True:
+            sampler.set_epoch(self.state.epoch, start=self.state.batch_in_epoch * self.train_loader.batch_size)
+            for batch in self.train_loader:
+                self.state.batch_in_epoch += 1
+                yield batch
+            self.state.epoch += 1
+            self.state.batch_in_epoch = 0
+
+    def run(self) -> Dict[str, Dict[str, float]]:
+        """Train to ``total_iter``.
+
+        Returns:
+            The last validation averages per dataset (empty without validation).
+        """
+        sched = self.schedule
+        if self.state.iteration >= sched.total_iter:
+            self.logger.info("nothing to do: iteration %d >= total_iter %d", self.state.iteration, sched.total_iter)
+            return self.history
+        pbar = _progress_bar(self.progress, sched.total_iter, self.state.iteration)
+        self.logger.info("start training from iteration %d to %d", self.state.iteration, sched.total_iter)
+        t_data = t_iter = time.perf_counter()
+        running: Dict[str, torch.Tensor] = {}
+        n_running = 0
+        batches = self._batches()
+        try:
+            while self.state.iteration < sched.total_iter:
+                batch = next(batches)
+                t_ready = time.perf_counter()
+                it = self.state.iteration + 1
+                logs = self.model.train_step(batch, it)
+                self.state.iteration = it
+                for k, v in logs.items():
+                    running[k] = running.get(k, 0) + v
+                n_running += 1
+                if pbar is not None:
+                    pbar.update(1)
+                if _due(it, sched.print_freq, sched.total_iter):
+                    now = time.perf_counter()
+                    means = {k: float(v) / n_running for k, v in running.items()}
+                    lr = self.model.loggable_lr(it)
+                    self._log_train(it, means, lr, now - t_iter, t_ready - t_data, n_running, pbar)
+                    running, n_running, t_iter = {}, 0, now
+                if _due(it, sched.val_freq, sched.total_iter):
+                    self.validate()
+                if _due(it, sched.save_checkpoint_freq, sched.total_iter):
+                    self.save_checkpoint()
+                    self.logger.info("saved checkpoint at iteration %d", it)
+                t_data = time.perf_counter()
+        finally:
+            if pbar is not None:
+                pbar.close()
+        self.checkpointer.save_latest_weights(self.model.weights())
+        return self.history
+
+    def _log_train(
+        self,
+        it: int,
+        means: Dict[str, float],
+        lr: Optional[float],
+        elapsed: float,
+        data_time: float,
+        n: int,
+        pbar: Any,
+    ) -> None:
+        msg = ", ".join(f"{k}: {v:.4e}" for k, v in means.items())
+        rate = elapsed / max(n, 1)
+        eta = rate * (self.schedule.total_iter - it)
+        self.logger.info(
+            "[epoch %d iter %d] lr: %.3e, %s, time/iter: %.3fs, eta: %s",
+            self.state.epoch,
+            it,
+            lr or 0.0,
+            msg,
+            rate,
+            _fmt_eta(eta),
+        )
+        if pbar is not None:
+            pbar.set_postfix({k: f"{v:.3e}" for k, v in means.items()}, refresh=False)
+        scalars = {f"losses/{k}": v for k, v in means.items()}
+        if lr is not None:
+            scalars["lr"] = lr
+        self.tb.scalars(scalars, it)
+
+    def validate(self) -> Dict[str, Dict[str, float]]:
+        """Evaluate every validation set and log the averages."""
+        if self.evaluator is None or not self.val_loaders:
+            return self.history
+        it = self.state.iteration
+        for name, loader in self.val_loaders.items():
+            img_dir = None
+            if self.save_img_dir:
+                img_dir = f"{self.save_img_dir}/{name}/{it}"
+            result = self.evaluator.evaluate(
+                lambda x: self.model.infer(x, use_ema=self.use_ema), loader, save_dir=img_dir, suffix=str(it)
+            )
+            avg = result["average"]
+            self.history[name] = avg
+            self.logger.info(
+                "validation %s @ iter %d: %s", name, it, ", ".join(f"{k}: {v:.4f}" for k, v in avg.items())
+            )
+            self.tb.scalars(avg, it, prefix=f"metrics/{name}/")
+        return self.history
+
+
+def _due(it: int, freq: int, total: int) -> bool:
+    return (freq > 0 and it % freq == 0) or it == total
+
+
+def _fmt_eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, leave=False)
+
+

@@ -1,0 +1,212 @@
+"""The restoration model: a generator, its reconstruction loss, optimizer step, scheduler and EMA copy."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from mcir.engine.averaged_model import AveragedModel
+from mcir.engine.optim_step import OptimStep
+from mcir.registry import MODEL_REGISTRY
+
+
+@MODEL_REGISTRY.register()
+@MODEL_REGISTRY.register(name="SRModel")
+class RestorationModel:
+    """Trains ``net_g`` with a pixel loss; also used for super-resolution (BasicSR's ``SRModel``).
+
+    Args:
+        net_g: The generator.
+        device: Where tensors live.
+        pixel_loss: Reconstruction loss module (None for test-only use).
+        optim_step: Optimizer-step wrapper (None for test-only use).
+        scheduler: LR scheduler stepped once per iteration, or None.
+        ema: Averaged copy of ``net_g`` used for evaluation, or None.
+    """
+
+    def __init__(
+        self,
+        net_g: nn.Module,
+        device: torch.device,
+        pixel_loss: Optional[nn.Module] = None,
+        optim_step: Optional[OptimStep] = None,
+        scheduler: Optional[torch.optim.lr_scheduler.LRScheduler] = None,
+        ema: Optional[AveragedModel] = None,
+    ):
+        self.device = device
+        self.net_g = net_g.to(device)
+        self.pixel_loss = pixel_loss.to(device) if pixel_loss is not None else None
+        self.optim_step = optim_step
+        self.scheduler = scheduler
+        self.ema = ema.to(device) if ema is not None else None
+
+    @classmethod
+    def from_options(cls, opt: Dict[str, Any], device: torch.device, is_train: bool) -> "RestorationModel":
+        """Build the model from resolved options (the only place option sections are read)."""
+        return cls(**build_restoration_parts(opt, device, is_train))
+
+    @classmethod
+    def extra_train_options(cls) -> Dict[str, Any]:
+        """Schema of the ``train`` keys this model adds (none for the plain model)."""
+        return {}
+
+    # ---- training ---------------------------------------------------------------------------
+    def compute_losses(
+        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Total loss and the detached terms to log.
+
+        Args:
+            lq: Degraded input batch.
+            gt: Ground-truth batch.
+            output: ``net_g(lq)``.
+            iteration: Current iteration (1-based).
+
+        Returns:
+            ``(total_loss, {name: detached_value})``.
+        """
+        l_pix = self.pixel_loss(output, gt)
+        return l_pix, {"l_pix": l_pix.detach()}
+
+    def after_optimizer_step(self, iteration: int) -> None:
+        """Hook run after each optimizer step (EMA update here; subclasses add their own)."""
+        if self.ema is not None:
+            self.ema.update(self.net_g, iteration)
+
+    def train_step(self, batch: Dict[str, Any], iteration: int) -> Dict[str, torch.Tensor]:
+        """One training iteration on ``batch``.
+
+        Args:
+            batch: Dict with ``lq`` and ``gt`` tensors.
+            iteration: The iteration being run (1-based).
+
+        Returns:
+            Detached loss terms (tensors; convert to floats only when logging).
+        """
+        assert self.optim_step is not None and self.pixel_loss is not None, "model was built for testing"
+        self.net_g.train()
+        lq = batch["lq"].to(self.device, non_blocking=True)
+        gt = batch["gt"].to(self.device, non_blocking=True)
+        output = self.net_g(lq)
+        total, logs = self.compute_losses(lq, gt, output, iteration)
+        self.optim_step.step(total, iteration)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.after_optimizer_step(iteration)
+        return logs
+
+    # ---- inference --------------------------------------------------------------------------
+    def eval_network(self, use_ema: bool = True) -> nn.Module:
+        """The network used for evaluation: the EMA copy when there is one and ``use_ema``."""
+        if use_ema and self.ema is not None:
+            return self.ema.module
+        return self.net_g
+
+    @torch.no_grad()
+    def infer(self, lq: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
+        """Restore a batch in eval mode.
+
+        Args:
+            lq: Degraded batch (N, C, H, W) in [0, 1].
+            use_ema: Evaluate the EMA copy when there is one.
+
+        Returns:
+            The restored batch (not clamped).
+        """
+        net = self.eval_network(use_ema)
+        was_training = net.training
+        net.eval()
+        try:
+            return net(lq.to(self.device))
+        finally:
+            net.train(was_training)
+
+    # ---- state ------------------------------------------------------------------------------
+    def weights(self) -> Dict[str, Dict[str, torch.Tensor]]:
+        """BasicSR-style weights: ``params`` (and ``params_ema`` when there is an EMA copy)."""
+        out = {"params": _cpu(self.net_g.state_dict())}
+        if self.ema is not None:
+            out["params_ema"] = _cpu(self.ema.module.state_dict())
+        return out
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything needed to resume training exactly."""
+        state: Dict[str, Any] = {"net_g": _cpu(self.net_g.state_dict())}
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if self.optim_step is not None:
+            state["optimizer"] = self.optim_step.optimizer.state_dict()
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        return state
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.net_g.load_state_dict(state["net_g"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+        if self.optim_step is not None and "optimizer" in state:
+            self.optim_step.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+    def loggable_lr(self, iteration: int) -> Optional[float]:
+        """Learning rate applied at ``iteration``."""
+        return self.optim_step.current_lr(iteration) if self.optim_step is not None else None
+
+
+def _cpu(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() if v.device.type != "cpu" else v.detach().clone() for k, v in sd.items()}
+
+
+def build_restoration_parts(opt: Dict[str, Any], device: torch.device, is_train: bool) -> Dict[str, Any]:
+    """Turn option sections into the constructor arguments of :class:`RestorationModel`.
+
+    Args:
+        opt: Resolved options.
+        device: Target device.
+        is_train: Build the loss, optimizer, scheduler and EMA too.
+
+    Returns:
+        Keyword arguments for ``RestorationModel(**parts)``.
+    """
+    from mcir.archs import build_network
+    from mcir.engine.checkpoint import load_network_weights
+    from mcir.errors import OptionError
+    from mcir.losses import build_loss
+    from mcir.registry import OPTIMIZER_REGISTRY, SCHEDULER_REGISTRY, build_from_registry
+
+    file = opt.get("opt_path")
+    net_g = build_network(opt["network_g"], key="network_g", file=file)
+    path = opt.get("path", {})
+    if path.get("pretrain_network_g"):
+        load_network_weights(
+            net_g, path["pretrain_network_g"], path.get("param_key_g", "params"), path.get("strict_load_g", True)
+        )
+    parts: Dict[str, Any] = {"net_g": net_g, "device": device}
+    if not is_train:
+        return parts
+    if not getattr(net_g, "requires_training", True):
+        raise OptionError(
+            f"'{opt['network_g']['type']}' has nothing to train; use it with test.py", file=file, key="network_g.type"
+        )
+    train = opt["train"]
+    parts["pixel_loss"] = build_loss(train["pixel_opt"], key="train.pixel_opt", file=file)
+    params = [p for p in net_g.parameters() if p.requires_grad]
+    try:
+        optimizer = build_from_registry(OPTIMIZER_REGISTRY, train["optim_g"], key="train.optim_g", params=params)
+        scheduler = None
+        if train.get("scheduler"):
+            scheduler = build_from_registry(
+                SCHEDULER_REGISTRY, train["scheduler"], key="train.scheduler", optimizer=optimizer
+            )
+    except (TypeError, ValueError) as exc:
+        raise OptionError(str(exc), file=file, key="train.optim_g / train.scheduler") from exc
+    parts["optim_step"] = OptimStep(optimizer, params, train.get("clip_grad_norm"), train.get("warmup_iter", -1))
+    parts["scheduler"] = scheduler
+    if train.get("ema_decay", 0) > 0:
+        parts["ema"] = AveragedModel(net_g, decay=train["ema_decay"])
+    return parts
+

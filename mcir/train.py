@@ -1,0 +1,178 @@
+"""Train a restoration model: ``python mcir/train.py -opt options/train/X.yml [--auto_resume] [--set k=v]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from mcir.cli import base_parser, run_main, select_device  # noqa: E402
+from mcir.errors import CheckpointError, MCIRError, OptionError  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of the training command."""
+    parser = base_parser("Train an mcir restoration model.")
+    parser.add_argument(
+        "--auto_resume", action="store_true", help="resume from the newest training state in the run folder"
+    )
+    return parser
+
+
+def _resume_path(opt: Dict[str, Any], run_root: Path, auto_resume: bool) -> Optional[Path]:
+    explicit = opt["path"].get("resume_state")
+    if explicit:
+        if not Path(explicit).is_file():
+            raise OptionError(f"training state not found: {explicit}", opt.get("opt_path"), "path.resume_state")
+        return Path(explicit)
+    if auto_resume:
+        from mcir.engine.checkpoint import Checkpointer
+
+        return Checkpointer(str(run_root / "models"), str(run_root / "training_states")).latest_state()
+    return None
+
+
+def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str, float]]:
+    """Build everything from resolved options and train.
+
+    Args:
+        opt: Options from :func:`mcir.options.load_options` (``is_train=True``).
+        auto_resume: Resume from the newest state in the run folder when there is one.
+
+    Returns:
+        The last validation averages per validation set.
+    """
+    import torch
+
+    from mcir.data import build_dataloader, build_dataset
+    from mcir.engine.checkpoint import Checkpointer, torch_load
+    from mcir.engine.evaluator import Evaluator
+    from mcir.engine.logger import TensorBoardWriter, close_logger, get_run_logger
+    from mcir.engine.rng import seed_everything
+    from mcir.engine.run_dir import RunDir, experiment_root
+    from mcir.engine.trainer import Schedule, Trainer
+    from mcir.models import build_model
+    from mcir.options import dataset_sections, dump_options
+
+    file = opt.get("opt_path")
+    seed = opt["manual_seed"]
+    seed_everything(seed, opt["deterministic"])
+    device = select_device(opt["num_gpu"], file)
+    run = RunDir(experiment_root(opt["name"], opt["path"].get("experiments_root")))
+    resume = _resume_path(opt, run.root, auto_resume)
+
+    # Build and check everything before touching the run folder, so bad input leaves nothing behind.
+    train_keys = dataset_sections(opt, "train")
+    if len(train_keys) != 1:
+        raise OptionError("needs exactly one 'datasets.train' section", file, "datasets")
+    train_cfg = dict(opt["datasets"][train_keys[0]], phase="train")
+    train_cfg.setdefault("scale", opt["scale"])
+    train_set = build_dataset(_dataset_kwargs(train_cfg), key=f"datasets.{train_keys[0]}")
+    with torch.random.fork_rng(devices=[]):  # the check must not shift the run's random stream
+        train_set[0]  # noqa: B018 - fail now on an unreadable first pair, not mid-run
+    train_loader = build_dataloader(train_set, "train", seed=seed, **_loader_kwargs(train_cfg))
+    val_loaders = {}
+    for key in dataset_sections(opt, "val"):
+        cfg = dict(opt["datasets"][key], phase="val")
+        cfg.setdefault("scale", opt["scale"])
+        ds = build_dataset(_dataset_kwargs(cfg), key=f"datasets.{key}")
+        val_loaders[cfg.get("name") or key] = build_dataloader(ds, "val", seed=seed, **_loader_kwargs(cfg))
+    model = build_model(opt, device, is_train=True)
+    state = None
+    if resume is not None:
+        state = torch_load(str(resume))
+        if not isinstance(state, dict) or "model" not in state or "iteration" not in state:
+            raise CheckpointError(f"{resume}: not an mcir training state")
+
+    archived = run.create(archive_existing=resume is None)
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    logger = get_run_logger(opt["name"], str(run.logs / f"train_{opt['name']}_{stamp}.log"))
+    dump_options(opt, str(run.logs / f"options_{stamp}.yml"))
+    tb = TensorBoardWriter(str(run.logs / "tb") if opt["logger"]["use_tb_logger"] else None)
+    val = opt["val"]
+    trainer = Trainer(
+        model=model,
+        train_loader=train_loader,
+        schedule=Schedule(
+            total_iter=opt["train"]["total_iter"],
+            print_freq=opt["logger"]["print_freq"],
+            val_freq=val["val_freq"],
+            save_checkpoint_freq=opt["logger"]["save_checkpoint_freq"],
+        ),
+        checkpointer=Checkpointer(str(run.models), str(run.training_states), opt["logger"]["keep_last"]),
+        logger=logger,
+        tb=tb,
+        val_loaders=val_loaders,
+        evaluator=Evaluator(val["metrics"], num_save_img=val["num_save_img"], pbar=val["pbar"]),
+        use_ema=val["use_ema"],
+        save_img_dir=str(run.visualization) if val["save_img"] else None,
+        progress=opt["logger"]["pbar"] and sys.stderr.isatty(),
+    )
+    if state is not None:
+        try:
+            trainer.load_training_state(state)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{resume}: does not fit this model ({str(exc).splitlines()[0]})") from exc
+        logger.info("resumed from %s at iteration %d", resume, trainer.state.iteration)
+    n_params = sum(p.numel() for p in model.net_g.parameters())
+    logger.info(
+        "%s: %s with %s parameters on %s; %d training pairs, batch %d",
+        opt["name"],
+        opt["network_g"]["type"],
+        f"{n_params:,}",
+        device,
+        len(train_set),
+        train_loader.batch_size,
+    )
+    try:
+        history = trainer.run()
+    except MCIRError:
+        tb.close()
+        close_logger(logger)
+        if resume is None and not trainer.checkpointer.list_states():
+            _discard_run(run.root, archived)  # a bad-input failure leaves no half-made run behind
+        raise
+    tb.close()
+    close_logger(logger)
+    return history
+
+
+def _discard_run(root: Path, archived: Optional[Path]) -> None:
+    """Remove a run folder that never saved a state, and put back the run it archived."""
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+    if archived is not None and archived.exists():
+        archived.rename(root)
+
+
+def _dataset_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    from mcir.data import LOADER_KEYS
+
+    return {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
+
+
+def _loader_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    keys = ("batch_size_per_gpu", "num_worker_per_gpu", "dataset_enlarge_ratio", "use_shuffle", "pin_memory")
+    return {k: cfg[k] for k in keys if k in cfg}
+
+
+def _body(args: argparse.Namespace) -> Dict[str, Any]:
+    from mcir.options import load_options
+
+    opt = load_options(args.opt, args.set, is_train=True)
+    return train(opt, auto_resume=args.auto_resume)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Console entry point (``mcir-train``)."""
+    return run_main(_body, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
