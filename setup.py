@@ -29,6 +29,7 @@ setup(
         "tensorboard>=2.10",
         "tqdm>=4.60",
         "matplotlib>=3.5",
+        "pillow>=9",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
