@@ -36,3 +36,7 @@ class DataError(MCIRError):
 
 class CheckpointError(MCIRError):
     """A checkpoint or weights file that is missing, corrupt or does not fit the network."""
+
+
+class StopTraining(MCIRError):
+    """Training must stop early for a reason the user should read (the trainer saves a state first)."""

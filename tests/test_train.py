@@ -83,7 +83,7 @@ def test_bad_input_exits_nonzero_with_one_line_and_leaves_nothing(tmp_path, caps
     args = _tiny(tmp_path, "bad", "datasets.train.gt_size=400")
     assert train_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "smaller than gt_size 400" in err[0] and "T91" in err[0]
+    assert len(err) == 1 and "gt_size 400 is larger than the GT image" in err[0] and "T91" in err[0]
     assert not (tmp_path / "bad").exists()
 
 

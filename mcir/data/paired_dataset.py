@@ -152,7 +152,7 @@ class PairedImageDataset(Dataset):
             sizes = [(gt, _header_size(gt)) for gt, _ in self.pairs]
         for where, (h, w) in sizes:
             if min(h, w) < self.gt_size:
-                raise DataError(f"{where}: image {h}x{w} is smaller than gt_size {self.gt_size}")
+                raise DataError(f"{where}: gt_size {self.gt_size} is larger than the GT image {h}x{w}")
 
     @staticmethod
     def _check_options(

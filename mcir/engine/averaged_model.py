@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List
+from typing import Any, List
 
 import torch
 from torch import nn
@@ -34,7 +34,8 @@ class AveragedModel(nn.Module):
         self.decay = float(decay)
         self.update_every = int(update_every)
         self.start_step = int(start_step)
-        self.num_updates = 0
+        # A buffer, so the count travels with state_dict() also when the average is nested in a bank.
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
     def train(self, mode: bool = True) -> "AveragedModel":
         """Stay in eval mode whatever the caller asks (averaged models are never trained)."""
@@ -84,17 +85,3 @@ class AveragedModel(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run the averaged network."""
         return self.module(*args, **kwargs)
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:  # type: ignore[override]
-        """The averaged weights plus the update counter."""
-        sd = super().state_dict(*args, **kwargs)
-        sd[kwargs.get("prefix", "") + "num_updates"] = torch.tensor(self.num_updates)
-        return sd
-
-    def load_state_dict(self, state_dict: Dict[str, Any], strict: bool = True, assign: bool = False) -> Any:
-        """Restore weights and the update counter."""
-        state_dict = dict(state_dict)
-        count = state_dict.pop("num_updates", None)
-        if count is not None:
-            self.num_updates = int(count)
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)

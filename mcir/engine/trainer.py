@@ -14,6 +14,7 @@ from mcir.engine.checkpoint import Checkpointer
 from mcir.engine.evaluator import Evaluator
 from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.rng import get_rng_state, set_rng_state
+from mcir.errors import StopTraining
 
 
 @dataclass
@@ -135,7 +136,12 @@ class Trainer:
                 batch = next(batches)
                 t_ready = time.perf_counter()
                 it = self.state.iteration + 1
-                logs = self.model.train_step(batch, it)
+                try:
+                    logs = self.model.train_step(batch, it)
+                except StopTraining:
+                    self.state.iteration = it
+                    self.save_checkpoint()
+                    raise
                 self.state.iteration = it
                 for k, v in logs.items():
                     running[k] = running.get(k, 0) + v

@@ -120,9 +120,9 @@ class SPNLoss(nn.Module):
     def distance(self, output: Tensor, negatives: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Eq. 4: weighted feature distance between ``output`` and the negatives, averaged over them.
 
-        One VGG pass runs over ``cat([output, negatives])`` ((N+1)*B images), so phi(output) is
-        computed once per step rather than once per negative. The negatives are detached: they are
-        constants, and a single batched call cannot be split into grad / no-grad halves.
+        phi(output) is computed once per step (with gradients), and the VGG of all N negatives runs in
+        one batched call over N*B images without autograd: the negatives are constants, so keeping
+        their activations or back-propagating through them would only cost time and memory.
 
         Per layer, ``f_out`` (B, ...) is broadcast against ``f_neg`` (N, B, ...) and averaged over all
         elements. All negatives have the same number of elements M, so this mean is
@@ -140,12 +140,13 @@ class SPNLoss(nn.Module):
         """
         neg = self._stack_negatives(output, negatives)
         n, b = neg.shape[0], output.shape[0]
-        feats = self.vgg(torch.cat([output, neg.flatten(0, 1)], dim=0))
+        feats_out = self.vgg(output)
+        with torch.no_grad():
+            feats_neg = self.vgg(neg.flatten(0, 1))
         total = output.new_zeros(())
         for name, weight in self.layer_weights.items():
-            feat = feats[name]
-            f_out = feat[:b].unsqueeze(0)
-            f_neg = feat[b:].detach().unflatten(0, (n, b))
+            f_out = feats_out[name].unsqueeze(0)
+            f_neg = feats_neg[name].unflatten(0, (n, b))
             err = self._crit(f_out - f_neg)
             layer = err.mean() if self.reduction == "mean" else err.sum() / n
             total = total + weight * layer

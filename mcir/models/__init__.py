@@ -7,7 +7,7 @@ from typing import Any, Dict
 import torch
 
 # Imported for their registration side effect.
-from mcir.models import restoration_model  # noqa: F401
+from mcir.models import mcir_model, restoration_model  # noqa: F401
 from mcir.registry import MODEL_REGISTRY
 
 __all__ = ["MODEL_REGISTRY", "build_model"]

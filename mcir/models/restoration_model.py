@@ -70,6 +70,10 @@ class RestorationModel:
         l_pix = self.pixel_loss(output, gt)
         return l_pix, {"l_pix": l_pix.detach()}
 
+    def accept_step(self, total: torch.Tensor, logs: Dict[str, torch.Tensor], iteration: int) -> bool:
+        """Whether to apply this iteration's update (subclasses guard against bad steps)."""
+        return True
+
     def after_optimizer_step(self, iteration: int) -> None:
         """Hook run after each optimizer step (EMA update here; subclasses add their own)."""
         if self.ema is not None:
@@ -91,7 +95,8 @@ class RestorationModel:
         gt = batch["gt"].to(self.device, non_blocking=True)
         output = self.net_g(lq)
         total, logs = self.compute_losses(lq, gt, output, iteration)
-        self.optim_step.step(total, iteration)
+        if self.accept_step(total, logs, iteration):
+            self.optim_step.step(total, iteration)
         if self.scheduler is not None:
             self.scheduler.step()
         self.after_optimizer_step(iteration)

@@ -1,0 +1,180 @@
+"""Tests of MCIRModel: λ = 0 equals plain training, exact resume with negatives, Eq. 4 wiring, λ modes, guard."""
+
+from __future__ import annotations
+
+import urllib.error
+from pathlib import Path
+from typing import List
+
+import pytest
+import torch
+
+from mcir.archs.edsr_arch import EDSR
+from mcir.engine.negative_bank import NegativeBank
+from mcir.engine.optim_step import OptimStep
+from mcir.losses.pixel_loss import L1Loss
+from mcir.losses.spn_loss import SPNLoss
+from mcir.models.mcir_model import MCIRModel, TrainingCollapsed
+from mcir.models.step_guard import StepGuard
+from mcir.train import main as train_main
+
+REPO = Path(__file__).resolve().parents[2]
+PLAIN = REPO / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91.yml"
+SPN = REPO / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91_SPN.yml"
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*random.*:UserWarning")
+
+
+def _args(opt: Path, tmp_path: Path, name: str, *extra: str) -> List[str]:
+    """A seconds-long run; the two option files are made identical except for the negatives."""
+    sets = [
+        f"name={name}",
+        f"path.experiments_root={tmp_path / name}",
+        "path.pretrain_network_g=null",
+        f"datasets.train.dataroot_gt={REPO / 'datasets/T91/HR'}",
+        f"datasets.val.dataroot_gt={REPO / 'datasets/Set5/HR'}",
+        f"datasets.val.dataroot_lq={REPO / 'datasets/Set5/LR_bicubic/X4'}",
+        "datasets.train.gt_size=32",
+        "datasets.train.batch_size_per_gpu=2",
+        "network_g.num_feat=8",
+        "network_g.num_block=1",
+        "train.optim_g.lr=1e-3",
+        "train.total_iter=6",
+        "train.warmup_iter=2",
+        "train.scheduler.periods=[6]",
+        "logger.print_freq=2",
+        "logger.save_checkpoint_freq=3",
+        "logger.use_tb_logger=false",
+        "val.val_freq=0",
+        "num_gpu=0",
+        *extra,
+    ]
+    if opt == SPN:
+        sets += ["train.neg_opt.vgg_weights=random", "train.negatives.steps=[1, 2]"]
+    args = ["-opt", str(opt)]
+    for s in sets:
+        args += ["--set", s]
+    return args
+
+
+def _state(root: Path, it: int) -> dict:
+    return torch.load(root / "training_states" / f"{it}.state", weights_only=True)
+
+
+def _assert_same(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{what}.{k} differs"
+
+
+def test_lambda_zero_trains_exactly_like_the_plain_model(tmp_path):
+    assert train_main(_args(PLAIN, tmp_path, "plain")) == 0
+    assert train_main(_args(SPN, tmp_path, "spn0", "train.neg_opt.loss_weight=0")) == 0
+    plain, spn0 = _state(tmp_path / "plain", 6)["model"], _state(tmp_path / "spn0", 6)["model"]
+    _assert_same(plain["net_g"], spn0["net_g"], "net_g")
+    # and the negative term is really computed and would change training when λ > 0
+    assert train_main(_args(SPN, tmp_path, "spn", "train.neg_opt.loss_weight=0.1")) == 0
+    spn = _state(tmp_path / "spn", 6)["model"]
+    assert not torch.equal(plain["net_g"]["conv_first.weight"], spn["net_g"]["conv_first.weight"])
+
+
+def test_stop_and_resume_with_negatives_is_bit_identical(tmp_path):
+    extra = ("train.neg_opt.loss_weight=0.05",)
+    assert train_main(_args(SPN, tmp_path, "full", *extra)) == 0
+    assert train_main(_args(SPN, tmp_path, "split", *extra, "train.total_iter=3")) == 0
+    assert train_main(_args(SPN, tmp_path, "split", *extra) + ["--auto_resume"]) == 0
+    full, split = _state(tmp_path / "full", 6)["model"], _state(tmp_path / "split", 6)["model"]
+    _assert_same(full["net_g"], split["net_g"], "net_g")
+    _assert_same(full["negatives"], split["negatives"], "negatives")
+    assert int(full["negatives"]["negatives.0.num_updates"]) == 6
+    assert int(full["negatives"]["negatives.1.num_updates"]) == 3
+
+
+def test_offline_imagenet_vgg_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    args = _args(SPN, tmp_path, "offline")
+    args[args.index("train.neg_opt.vgg_weights=random")] = "train.neg_opt.vgg_weights=imagenet"
+    assert train_main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vgg16-397923af.pth" in err[0] and "vgg_weights" in err[0]
+    assert not (tmp_path / "offline").exists()
+
+
+# ---- unit tests on a directly built model -----------------------------------------------------
+def _model(loss_weight: float = 1e-2, neg_ratio=None, guard=None) -> MCIRModel:
+    torch.manual_seed(0)
+    net = EDSR(num_feat=8, num_block=1, upscale=2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    return MCIRModel(
+        neg_bank=NegativeBank(net, steps=[1, 2], init="target"),
+        neg_loss=SPNLoss(loss_weight=loss_weight, vgg_weights="random"),
+        neg_ratio=neg_ratio,
+        guard=guard,
+        net_g=net,
+        device=torch.device("cpu"),
+        pixel_loss=L1Loss(),
+        optim_step=OptimStep(opt, net.parameters()),
+    )
+
+
+def _batch():
+    torch.manual_seed(1)
+    return {"lq": torch.rand(2, 3, 12, 12), "gt": torch.rand(2, 3, 24, 24)}
+
+
+def test_total_loss_is_rec_minus_lambda_times_eq4():
+    model = _model(loss_weight=0.5)
+    b = _batch()
+    out = model.net_g(b["lq"])
+    total, logs = model.compute_losses(b["lq"], b["gt"], out, iteration=1)
+    negs = model.neg_bank(b["lq"])
+    direct = torch.stack([
+        sum(w * (model.neg_loss.vgg(out)[l] - model.neg_loss.vgg(negs[i])[l]).abs().mean()
+            for l, w in {"relu1_2": 0.2, "relu2_2": 0.3, "relu3_3": 0.5}.items())
+        for i in range(len(negs))
+    ]).mean()
+    l1 = (out - b["gt"]).abs().mean()
+    torch.testing.assert_close(total, l1 - 0.5 * direct, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(logs["neg_ratio"], (0.5 * direct / l1).detach(), rtol=1e-5, atol=1e-7)
+
+
+def test_adaptive_lambda_keeps_the_ratio():
+    model = _model(neg_ratio=0.05)
+    logs = model.train_step(_batch(), iteration=1)  # negatives start as copies: L_neg = 0, no push
+    assert float(logs["neg_ratio"]) == 0.0 and float(logs["lambda"]) == 0.0
+    logs = model.train_step(_batch(), iteration=2)
+    assert float(logs["l_neg"]) > 0
+    assert float(logs["neg_ratio"]) == pytest.approx(0.05, rel=1e-5)
+
+
+def test_guard_skips_bad_steps_then_halves_lambda():
+    model = _model(loss_weight=0.2, guard=StepGuard(patience=2, on_collapse="halve", snapshot_freq=1))
+    model.train_step(_batch(), 1)
+    good = {k: v.clone() for k, v in model.net_g.state_dict().items()}
+    nan_batch = {"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), float("nan"))}
+    model.train_step(nan_batch, 2)  # skipped: weights unchanged
+    for k, v in model.net_g.state_dict().items():
+        assert torch.equal(v, good[k])
+    model.train_step(nan_batch, 3)  # second bad step in a row: restore + halve
+    assert model.neg_lambda == pytest.approx(0.1)
+    for k, v in model.net_g.state_dict().items():
+        assert torch.equal(v, good[k])
+
+
+def test_guard_can_stop_with_a_clear_message():
+    model = _model(guard=StepGuard(patience=1, on_collapse="stop"))
+    model.train_step(_batch(), 1)
+    with pytest.raises(TrainingCollapsed, match="collapsed at iteration 2"):
+        model.train_step({"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), float("inf"))}, 2)
+
+
+def test_guard_flags_an_exploding_reconstruction_loss():
+    guard = StepGuard(explode_factor=5, patience=3)
+    assert guard.check(torch.tensor(1.0), torch.tensor(1.0)) == "ok"
+    assert guard.check(torch.tensor(1.0), torch.tensor(1.2)) == "ok"
+    assert guard.check(torch.tensor(9.0), torch.tensor(9.0)) == "exploding"
+    assert guard.bad_in_a_row == 1
