@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from mcir.errors import OptionError
+from mcir.registry import signature_kwargs
 
 _MISSING = object()
 REQUIRED = object()
@@ -117,21 +118,11 @@ def _check_annotation(param: inspect.Parameter, hint: Any, value: Any, key: str,
 
 
 def _signature_params(obj: Any) -> Tuple[Dict[str, inspect.Parameter], Dict[str, Any]]:
-    target = obj.__init__ if inspect.isclass(obj) else obj
     try:
-        sig = inspect.signature(target)
+        params = signature_kwargs(obj)
     except (TypeError, ValueError):
         return {}, {}
-    params = {
-        n: p
-        for n, p in sig.parameters.items()
-        if n != "self" and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    }
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:  # noqa: BLE001 - unresolvable annotations just skip type checks
-        hints = {}
-    return params, hints
+    return params, {n: p.annotation for n, p in params.items()}
 
 
 def validate_typed(spec: Typed, value: Any, key: str, file: Optional[str]) -> Dict[str, Any]:

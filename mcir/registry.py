@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+import typing
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from mcir.errors import OptionError, RegistryError
 
@@ -111,21 +112,75 @@ def import_user_modules(modules: Sequence[str], file: Optional[str] = None) -> N
             raise OptionError(f"cannot import '{mod}': {exc}", file=file, key=f"imports[{i}]") from exc
 
 
-def build_from_registry(registry: Registry, cfg: Dict[str, Any], key: str = "", **extra: Any) -> Any:
-    """Build ``registry.get(cfg['type'])(**rest_of_cfg, **extra)`` with readable errors.
+def signature_kwargs(obj: Any) -> Dict[str, inspect.Parameter]:
+    """Keyword arguments a class (its ``__init__``) or function accepts.
+
+    Args:
+        obj: Class or function.
+
+    Returns:
+        Parameter name -> ``inspect.Parameter``, without ``self``, ``*args`` and ``**kwargs``;
+        annotations are resolved to types where possible.
+    """
+    params = inspect.signature(obj).parameters
+    try:
+        # Modules using ``from __future__ import annotations`` store annotations as strings.
+        hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
+    except Exception:  # noqa: BLE001 - unresolvable annotations only disable type checks
+        hints = {}
+    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {
+        n: p.replace(annotation=hints.get(n, p.annotation))
+        for n, p in params.items()
+        if p.kind not in skip and n != "self"
+    }
+
+
+def build_from_registry(
+    registry: Registry, cfg: Dict[str, Any], key: str = "", file: Optional[str] = None, **extra: Any
+) -> Any:
+    """Build ``registry.get(cfg['type'])(**rest_of_cfg, **extra)``, turning bad options into ``OptionError``.
+
+    Unknown keyword arguments are reported as ``<key>.<kwarg>`` with the closest valid name; missing
+    required ones are listed; an ``OptionError`` raised by the constructor gets ``key`` prefixed.
 
     Args:
         registry: Where to look up ``cfg['type']``.
-        cfg: Option section holding ``type`` and constructor keyword arguments. Not mutated.
-        key: Dotted option path of ``cfg`` (for error messages).
-        extra: Extra keyword arguments supplied by the caller (not from the options).
+        cfg: Option section with ``type`` and constructor arguments. Not mutated.
+        key: Dotted option path of ``cfg`` (e.g. ``network_g``), for error messages.
+        file: Option file, for error messages.
+        extra: Arguments the caller supplies (not from the options, e.g. ``params`` of an optimizer).
 
     Returns:
         The constructed object.
     """
     if not isinstance(cfg, dict) or "type" not in cfg:
-        raise OptionError("needs a 'type'", key=key or None)
+        raise OptionError("needs a 'type'", file=file, key=key or None)
+    try:
+        target = registry.get(cfg["type"])
+    except RegistryError as exc:
+        raise RegistryError(exc.message, file=file, key=f"{key}.type" if key else "type") from exc
     kwargs = {k: v for k, v in cfg.items() if k != "type"}
-    kwargs.update(extra)
-    obj: Callable[..., Any] = registry.get(cfg["type"])
-    return obj(**kwargs)
+    params = signature_kwargs(target)
+    takes_var_kwargs = any(
+        p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values()
+    )
+    if not takes_var_kwargs:
+        for name in kwargs:
+            if name not in params or name in extra:
+                close = difflib.get_close_matches(str(name), [p for p in params if p not in extra], n=1, cutoff=0.5)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise OptionError(
+                    f"{cfg['type']} has no argument '{name}'{hint}", file=file, key=f"{key}.{name}" if key else name
+                )
+    missing = [
+        n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in kwargs and n not in extra
+    ]
+    if missing:
+        raise OptionError(f"{cfg['type']} needs argument(s): {', '.join(missing)}", file=file, key=key or None)
+    try:
+        return target(**kwargs, **extra)
+    except OptionError as exc:
+        if key and exc.key and not exc.key.startswith(f"{key}."):
+            raise OptionError(exc.message, file=exc.file or file, key=f"{key}.{exc.key}") from exc
+        raise

@@ -23,8 +23,7 @@ from torch import nn
 
 # Imported for their registration side effect.
 from mcir.archs import edsr_arch, simple_arch  # noqa: F401
-from mcir.archs.arch_util import build_checked, signature_kwargs
-from mcir.registry import ARCH_REGISTRY
+from mcir.registry import ARCH_REGISTRY, build_from_registry, signature_kwargs
 
 __all__ = ["ARCH_REGISTRY", "arch_kwargs", "build_network"]
 
@@ -44,7 +43,7 @@ def build_network(cfg: Dict[str, Any], key: str = "network_g", file: Optional[st
         OptionError: Unknown type, unknown/missing argument (naming the closest valid one), or a
             value the architecture rejects.
     """
-    return build_checked(ARCH_REGISTRY, cfg, key, file=file)
+    return build_from_registry(ARCH_REGISTRY, cfg, key, file=file)
 
 
 def arch_kwargs(name: str) -> Dict[str, inspect.Parameter]:

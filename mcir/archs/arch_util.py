@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import math
-import typing
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 from torch import nn
 
-from mcir.errors import OptionError, RegistryError
-from mcir.registry import Registry
+from mcir.errors import OptionError
 
 
 class ArchBase(nn.Module):
@@ -108,73 +104,3 @@ class Upsample(nn.Sequential):
         super().__init__(*layers)
 
 
-def signature_kwargs(obj: Any) -> Dict[str, inspect.Parameter]:
-    """Keyword arguments a class (its ``__init__``) or function accepts.
-
-    Args:
-        obj: Class or function.
-
-    Returns:
-        Parameter name -> ``inspect.Parameter``, without ``self``, ``*args`` and ``**kwargs``;
-        annotations are resolved to types where possible.
-    """
-    params = inspect.signature(obj).parameters
-    try:
-        # Modules using ``from __future__ import annotations`` store annotations as strings.
-        hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
-    except Exception:  # noqa: BLE001 - unresolvable annotations are only cosmetic here
-        hints = {}
-    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    return {
-        n: p.replace(annotation=hints.get(n, p.annotation))
-        for n, p in params.items()
-        if p.kind not in skip and n != "self"
-    }
-
-
-def build_checked(registry: Registry, cfg: Dict[str, Any], key: str, file: Optional[str] = None) -> Any:
-    """Build ``registry.get(cfg['type'])(**rest)``, turning bad options into ``OptionError``.
-
-    Unknown keyword arguments are reported as ``<key>.<kwarg>`` with the closest valid name;
-    missing required ones are listed; ``OptionError`` raised by the constructor gets ``key`` prefixed.
-
-    Args:
-        registry: Where to look up ``cfg['type']``.
-        cfg: Option section with ``type`` and constructor arguments. Not mutated.
-        key: Dotted option path of ``cfg`` (e.g. ``network_g``).
-        file: Option file, for error messages.
-
-    Returns:
-        The constructed object.
-    """
-    if not isinstance(cfg, dict) or "type" not in cfg:
-        raise OptionError("needs a 'type'", file=file, key=key)
-    try:
-        cls = registry.get(cfg["type"])
-    except RegistryError as exc:
-        raise RegistryError(exc.message, file=file, key=f"{key}.type") from exc
-    kwargs = {k: v for k, v in cfg.items() if k != "type"}
-    params = signature_kwargs(cls)
-    takes_var_kwargs = any(
-        p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls).parameters.values()
-    )
-    if not takes_var_kwargs:
-        for name in kwargs:
-            if name not in params:
-                close = difflib.get_close_matches(str(name), list(params), n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                valid = ", ".join(params) or "none"
-                raise OptionError(
-                    f"{cfg['type']} has no argument '{name}'{hint} (valid: {valid})",
-                    file=file,
-                    key=f"{key}.{name}",
-                )
-    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in kwargs]
-    if missing:
-        raise OptionError(f"{cfg['type']} needs argument(s): {', '.join(missing)}", file=file, key=key)
-    try:
-        return cls(**kwargs)
-    except OptionError as exc:
-        if exc.key and not exc.key.startswith(f"{key}."):
-            raise OptionError(exc.message, file=exc.file or file, key=f"{key}.{exc.key}") from exc
-        raise

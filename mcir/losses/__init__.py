@@ -6,11 +6,9 @@ from typing import Any, Dict, Optional
 
 from torch import nn
 
-from mcir.archs.arch_util import build_checked
-
 # Imported for their registration side effect.
 from mcir.losses import pixel_loss, spn_loss, vgg_features  # noqa: F401
-from mcir.registry import LOSS_REGISTRY
+from mcir.registry import LOSS_REGISTRY, build_from_registry
 
 __all__ = ["LOSS_REGISTRY", "build_loss"]
 
@@ -30,4 +28,4 @@ def build_loss(cfg: Dict[str, Any], key: str, file: Optional[str] = None) -> nn.
         OptionError: Unknown type, unknown/missing argument (naming the closest valid one), or a
             value the loss rejects (e.g. ``train.pixel_opt.reduction``).
     """
-    return build_checked(LOSS_REGISTRY, cfg, key, file=file)
+    return build_from_registry(LOSS_REGISTRY, cfg, key, file=file)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from mcir.errors import OptionError
+from mcir.losses.multi_l1 import mean_abs_to_many
 from mcir.losses.vgg_features import VGGFeatureExtractor
 from mcir.registry import LOSS_REGISTRY
 
@@ -145,10 +146,12 @@ class SPNLoss(nn.Module):
             feats_neg = self.vgg(neg.flatten(0, 1))
         total = output.new_zeros(())
         for name, weight in self.layer_weights.items():
-            f_out = feats_out[name].unsqueeze(0)
             f_neg = feats_neg[name].unflatten(0, (n, b))
-            err = self._crit(f_out - f_neg)
-            layer = err.mean() if self.reduction == "mean" else err.sum() / n
+            if self.criterion == "l1" and self.reduction == "mean":
+                layer = mean_abs_to_many(feats_out[name], f_neg)  # fused: no N-times-larger tensor kept
+            else:
+                err = self._crit(feats_out[name].unsqueeze(0) - f_neg)
+                layer = err.mean() if self.reduction == "mean" else err.sum() / n
             total = total + weight * layer
         return total
 

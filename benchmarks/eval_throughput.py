@@ -1,0 +1,102 @@
+"""test.py evaluation throughput on Set14 x4 vs a straightforward per-image NumPy/cv2 evaluation.
+
+Both evaluate the same EDSR-light x4 (random weights, seed 0; the network's cost is what matters) on the
+14 Set14 images with PSNR and SSIM on the Y channel, crop 4, and must give identical metric values. Set14
+comes from ``../shared/data/sr/Set14`` (``--set14`` to point elsewhere). Prints a JSON line last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import median_times  # noqa: E402
+from mcir.archs.edsr_arch import EDSR  # noqa: E402
+from mcir.engine.checkpoint import atomic_save  # noqa: E402
+from mcir.metrics.psnr_ssim import calculate_psnr, calculate_ssim  # noqa: E402
+from mcir.options import load_options  # noqa: E402
+from mcir.test import evaluate_all  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def naive(net: torch.nn.Module, root: Path) -> Dict[str, Dict[str, float]]:
+    """Read each pair with cv2, run the network, quantise, score with the NumPy metrics, one by one."""
+    scores = {}
+    for hr_path in sorted((root / "HR").glob("*.png")):
+        hr = cv2.imread(str(hr_path), cv2.IMREAD_COLOR)
+        lr = cv2.imread(str(root / "LR_bicubic" / "X4" / f"{hr_path.stem}x4.png"), cv2.IMREAD_COLOR)
+        x = torch.from_numpy(lr[..., ::-1].astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
+        with torch.no_grad():
+            y = net(x)
+        out = (y[0].clamp(0, 1).permute(1, 2, 0).numpy()[..., ::-1] * 255.0).round().astype(np.uint8)
+        gt = hr[: out.shape[0], : out.shape[1]]
+        scores[hr_path.stem] = {
+            "psnr": calculate_psnr(out, gt, crop_border=4, test_y_channel=True),
+            "ssim": calculate_ssim(out, gt, crop_border=4, test_y_channel=True),
+        }
+    return scores
+
+
+def main() -> None:
+    """Run both evaluations side by side and print the JSON summary last."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set14", default=str(REPO.parent / "shared" / "data" / "sr" / "Set14"))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    root = Path(args.set14)
+    if not (root / "HR").is_dir():
+        sys.exit(f"error: {root}/HR not found (pass --set14)")
+    torch.manual_seed(0)
+    net = EDSR(num_feat=64, num_block=16, upscale=4).eval()
+    tmp = Path(tempfile.mkdtemp())
+    atomic_save({"params": net.state_dict()}, str(tmp / "w.pth"))
+    opt = load_options(
+        str(REPO / "options/test/SR/test_Bicubic_x4.yml"),
+        [
+            "name=bench",
+            "num_gpu=0",
+            "network_g={type: EDSR, num_feat: 64, num_block: 16, upscale: 4}",
+            f"path.pretrain_network_g={tmp / 'w.pth'}",
+            f"path.results_root={tmp / 'res'}",
+            "datasets.test_1.name=Set14",
+            f"datasets.test_1.dataroot_gt={root / 'HR'}",
+            f"datasets.test_1.dataroot_lq={root / 'LR_bicubic' / 'X4'}",
+        ],
+        is_train=False,
+    )
+    results = {}
+
+    def run_mcir() -> None:
+        results["mcir"] = evaluate_all(opt)["Set14"]["images"]
+
+    def run_naive() -> None:
+        results["naive"] = naive(net, root)
+
+    med = median_times({"naive": run_naive, "mcir": run_mcir}, args.repeats)
+    diff = max(
+        abs(results["mcir"][k][m] - results["naive"][k][m]) for k in results["naive"] for m in ("psnr", "ssim")
+    )
+    print(json.dumps({
+        "naive_s": med["naive"],
+        "mcir_s": med["mcir"],
+        "mcir_speedup": med["naive"] / med["mcir"],
+        "max_metric_abs_diff": diff,
+        "images": len(results["naive"]),
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+    }))
+
+
+if __name__ == "__main__":
+    main()
