@@ -161,10 +161,13 @@ def build_from_registry(
     except RegistryError as exc:
         raise RegistryError(exc.message, file=file, key=f"{key}.type" if key else "type") from exc
     kwargs = {k: v for k, v in cfg.items() if k != "type"}
-    params = signature_kwargs(target)
-    takes_var_kwargs = any(
-        p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values()
-    )
+    try:
+        params = signature_kwargs(target)
+        takes_var_kwargs = any(
+            p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values()
+        )
+    except (TypeError, ValueError):  # builtins without a signature: let the call itself check
+        params, takes_var_kwargs = {}, True
     if not takes_var_kwargs:
         for name in kwargs:
             if name not in params or name in extra:

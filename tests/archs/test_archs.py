@@ -18,7 +18,7 @@ SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
     "EDSR": {"num_feat": 8, "num_block": 2},
 }
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SET5 = Path(__file__).resolve().parents[2] / "datasets" / "Set5"  # bundled copy of the official Set5 files
 
 
 def _default(name: str, arg: str, fallback: Any) -> Any:
@@ -107,7 +107,7 @@ def test_build_network_names_bad_kwarg_and_closest() -> None:
 
 def test_bicubic_matches_numpy_imresize_on_set5() -> None:
     cv2 = pytest.importorskip("cv2")
-    lr_dir = DATA / "sr" / "Set5" / "LR_bicubic" / "X4"
+    lr_dir = SET5 / "LR_bicubic" / "X4"
     lr_paths = sorted(lr_dir.glob("*x4.png"))
     if not lr_paths:
         pytest.skip(f"benchmark data not found: {lr_dir}")

@@ -18,7 +18,7 @@ from mcir.errors import DataError, OptionError
 
 cv2 = pytest.importorskip("cv2")
 
-SET5 = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sr" / "Set5"
+SET5 = Path(__file__).resolve().parents[2] / "datasets" / "Set5"  # bundled copy of the official Set5 files
 STEMS = ("baby", "bird", "butterfly", "head", "woman")
 
 

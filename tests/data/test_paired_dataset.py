@@ -18,7 +18,6 @@ from mcir.registry import DATASET_REGISTRY
 from mcir.utils.img_util import imread, img2tensor, imwrite
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared" / "data"
 SIZES = {"a": (96, 80), "b": (103, 90), "c": (64, 68)}
 
 
@@ -78,7 +77,7 @@ def test_lq_from_gt_bicubic_equals_pregenerated_lr(sr_folders):
 
 
 def test_lq_from_gt_matches_official_set5_x4():
-    set5 = SHARED / "sr" / "Set5"
+    set5 = REPO / "datasets" / "Set5"  # bundled copy of the official Set5 files
     if not (set5 / "LR_bicubic" / "X4").is_dir():
         pytest.skip("shared benchmark data not available")
     made = _ds(set5 / "HR", None, phase="test", lq_from_gt="bicubic")
