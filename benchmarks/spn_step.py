@@ -80,7 +80,7 @@ class PublishedStyleModel(MCIRModel):
             l_neg = l_neg + sum(w * (f_out[k] - f_neg[k].detach()).abs().mean()
                                 for k, w in self.neg_loss.layer_weights.items())
         l_neg = l_neg / len(negatives)
-        return l_rec - self.neg_lambda * l_neg, {"l_pix": l_rec.detach()}
+        return l_rec - self.neg_lambda * l_neg, {"l_rec": l_rec.detach()}
 
 
 def floor_parts(batch: Dict[str, torch.Tensor]) -> Dict[str, Callable[[], None]]:

@@ -131,9 +131,9 @@ class MCIRModel(RestorationModel):
     def compute_losses(
         self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        """``L_rec − λ·L_neg`` and the terms to log (``l_pix``, ``l_neg``, ``neg_ratio`` = λ·L_neg / L_rec)."""
+        """``L_rec − λ·L_neg`` and the terms to log (``l_rec``, ``l_neg``, ``neg_ratio`` = λ·L_neg / L_rec)."""
         l_rec = self.pixel_loss(output, gt)
-        logs = {"l_pix": l_rec.detach()}
+        logs = {"l_rec": l_rec.detach()}
         if iteration <= self.start_iter:
             return l_rec, logs
         if self.start_iter > 0 and iteration == self.start_iter + 1:
@@ -155,10 +155,10 @@ class MCIRModel(RestorationModel):
         """Skip non-finite or exploding steps; after ``patience`` in a row, restore the last good state."""
         if self.guard is None:
             return True
-        verdict = self.guard.check(total, logs["l_pix"])
+        verdict = self.guard.check(total, logs["l_rec"])
         if verdict == "ok":
             return True
-        log.warning("iteration %d: %s loss (l_pix %.4e), step skipped", iteration, verdict, float(logs["l_pix"]))
+        log.warning("iteration %d: %s loss (l_rec %.4e), step skipped", iteration, verdict, float(logs["l_rec"]))
         if self.guard.bad_in_a_row < self.guard.patience:
             return False
         if self._good_state is not None:
