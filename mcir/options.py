@@ -137,7 +137,7 @@ def dump_options(opt: Dict[str, Any], path: str) -> None:
         opt: Resolved option tree.
         path: Destination file.
     """
-    from mcir.engine.checkpoint import atomic_write_text
+    from mcir.utils.atomic import atomic_write_text
 
     atomic_write_text(yaml.safe_dump(opt, sort_keys=False, default_flow_style=None), path)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -12,25 +10,9 @@ import torch
 from torch import nn
 
 from mcir.errors import CheckpointError
+from mcir.utils.atomic import atomic_write
 
 WEIGHT_CONTAINER_KEYS = ("params", "params_ema", "state_dict", "model", "net", "network")
-
-
-def _atomic_replace(write, path: str) -> None:
-    """Call ``write(file_obj)`` on a temp file next to ``path``, fsync it, then rename it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def atomic_save(obj: Any, path: str) -> None:
@@ -40,12 +22,7 @@ def atomic_save(obj: Any, path: str) -> None:
         obj: Anything ``torch.save`` accepts.
         path: Destination.
     """
-    _atomic_replace(lambda f: torch.save(obj, f), path)
-
-
-def atomic_write_text(text: str, path: str) -> None:
-    """Write a text file atomically."""
-    _atomic_replace(lambda f: f.write(text.encode("utf-8")), path)
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def torch_load(path: str, trusted: bool = False) -> Any:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from mcir.engine.checkpoint import atomic_write_text
+from mcir.utils.atomic import atomic_write_text
 
 
 def markdown_table(results: Dict[str, Dict[str, Any]], metric_names: Sequence[str], model_name: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -12,6 +11,7 @@ import numpy as np
 import torch
 
 from mcir.errors import DataError
+from mcir.utils.atomic import atomic_write_bytes
 
 PathLike = Union[str, os.PathLike]
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -98,16 +98,9 @@ def imwrite(img: np.ndarray, path: PathLike, auto_mkdir: bool = True, params: Op
         raise DataError(f"{path}: cannot encode image ({exc.err or exc})") from exc
     if not ok:
         raise DataError(f"{path}: cannot encode image as '{ext}'")
-    if auto_mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if not auto_mkdir and not path.parent.is_dir():
+        raise DataError(f"{path}: folder does not exist")
+    atomic_write_bytes(buf.tobytes(), path)
 
 
 def _one_img2tensor(img: np.ndarray, bgr2rgb: bool, float32: bool) -> torch.Tensor:
