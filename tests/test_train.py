@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
-
 import pytest
 import torch
 
@@ -14,40 +12,19 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91.yml"
 
 
-def _tiny(tmp_path: Path, name: str, *extra: str) -> List[str]:
-    """Arguments for a seconds-long run of the demo recipe on the bundled images."""
-    sets = [
-        f"name={name}",
-        f"path.experiments_root={tmp_path / name}",
-        f"datasets.train.dataroot_gt={REPO / 'datasets/T91/HR'}",
-        f"datasets.val.dataroot_gt={REPO / 'datasets/Set5/HR'}",
-        f"datasets.val.dataroot_lq={REPO / 'datasets/Set5/LR_bicubic/X4'}",
-        "datasets.train.gt_size=32",
-        "datasets.train.batch_size_per_gpu=4",
-        "network_g.num_feat=8",
-        "network_g.num_block=1",
-        "train.total_iter=6",
-        "train.warmup_iter=2",
-        "train.scheduler.periods=[6]",
-        "logger.print_freq=2",
-        "logger.save_checkpoint_freq=3",
-        "logger.use_tb_logger=false",
-        "val.val_freq=3",
-        "num_gpu=0",
-        *extra,
-    ]
-    args = ["-opt", str(DEMO)]
-    for s in sets:
-        args += ["--set", s]
-    return args
+@pytest.fixture
+def tiny(tmp_path, short_run_args):
+    """Arguments for a seconds-long run of the demo recipe in ``tmp_path``."""
+    return lambda name, *extra: short_run_args(DEMO, tmp_path, name, "datasets.train.batch_size_per_gpu=4",
+                                               "val.val_freq=3", *extra)
 
 
 def _weights(root: Path, it: int) -> dict:
     return torch.load(root / "models" / f"net_g_{it}.pth", weights_only=True)
 
 
-def test_short_run_writes_basicsr_weights_and_states(tmp_path):
-    assert train_main(_tiny(tmp_path, "run")) == 0
+def test_short_run_writes_basicsr_weights_and_states(tiny, tmp_path):
+    assert train_main(tiny("run")) == 0
     root = tmp_path / "run"
     w = _weights(root, 6)
     assert set(w) == {"params", "params_ema"}
@@ -57,11 +34,11 @@ def test_short_run_writes_basicsr_weights_and_states(tmp_path):
     assert (root / "models" / "net_g_latest.pth").is_file()
 
 
-def test_stop_and_resume_is_bit_identical(tmp_path):
-    assert train_main(_tiny(tmp_path, "full")) == 0
+def test_stop_and_resume_is_bit_identical(tiny, tmp_path):
+    assert train_main(tiny("full")) == 0
     # "Stop" after 3 iterations, then continue to 6 with --auto_resume.
-    assert train_main(_tiny(tmp_path, "split", "train.total_iter=3")) == 0
-    assert train_main(_tiny(tmp_path, "split") + ["--auto_resume"]) == 0
+    assert train_main(tiny("split", "train.total_iter=3")) == 0
+    assert train_main(tiny("split") + ["--auto_resume"]) == 0
     full, split = _weights(tmp_path / "full", 6), _weights(tmp_path / "split", 6)
     for key in ("params", "params_ema"):
         for name, tensor in full[key].items():
@@ -71,16 +48,16 @@ def test_stop_and_resume_is_bit_identical(tmp_path):
                            full["params"]["conv_first.weight"])
 
 
-def test_new_run_archives_the_old_folder(tmp_path):
-    args = _tiny(tmp_path, "again", "train.total_iter=1", "logger.save_checkpoint_freq=1", "val.val_freq=0")
+def test_new_run_archives_the_old_folder(tiny, tmp_path):
+    args = tiny("again", "train.total_iter=1", "logger.save_checkpoint_freq=1", "val.val_freq=0")
     assert train_main(args) == 0
     assert train_main(args) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names[0] == "again" and names[1].startswith("again_archived_") and len(names) == 2
 
 
-def test_bad_input_exits_nonzero_with_one_line_and_leaves_nothing(tmp_path, capsys):
-    args = _tiny(tmp_path, "bad", "datasets.train.gt_size=400")
+def test_bad_input_exits_nonzero_with_one_line_and_leaves_nothing(tiny, tmp_path, capsys):
+    args = tiny("bad", "datasets.train.gt_size=400")
     assert train_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gt_size 400 is larger than the GT image" in err[0] and "T91" in err[0]
@@ -96,19 +73,19 @@ def test_bad_input_exits_nonzero_with_one_line_and_leaves_nothing(tmp_path, caps
         ("network_g.type=Bicubic", "nothing to train"),
     ],
 )
-def test_bad_options_fail_cleanly(tmp_path, capsys, override, expected):
+def test_bad_options_fail_cleanly(tiny, tmp_path, capsys, override, expected):
     if override.endswith("Bicubic"):
         override_args = [override, "network_g={type: Bicubic, upscale: 4}"]
     else:
         override_args = [override]
-    assert train_main(_tiny(tmp_path, "bad", *override_args)) == 1
+    assert train_main(tiny("bad", *override_args)) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
     assert not (tmp_path / "bad").exists()
 
 
-def test_corrupt_resume_state_is_reported(tmp_path, capsys):
+def test_corrupt_resume_state_is_reported(tiny, tmp_path, capsys):
     state = tmp_path / "broken.state"
     state.write_bytes(b"\x00garbage")
-    assert train_main(_tiny(tmp_path, "bad", f"path.resume_state={state}")) == 1
+    assert train_main(tiny("bad", f"path.resume_state={state}")) == 1
     assert "broken.state: cannot load checkpoint" in capsys.readouterr().err

@@ -25,36 +25,18 @@ SPN = REPO / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91_SPN.yml"
 pytestmark = pytest.mark.filterwarnings("ignore:.*random.*:UserWarning")
 
 
-def _args(opt: Path, tmp_path: Path, name: str, *extra: str) -> List[str]:
+@pytest.fixture
+def run_args(tmp_path, short_run_args):
     """A seconds-long run; the two option files are made identical except for the negatives."""
-    sets = [
-        f"name={name}",
-        f"path.experiments_root={tmp_path / name}",
-        "path.pretrain_network_g=null",
-        f"datasets.train.dataroot_gt={REPO / 'datasets/T91/HR'}",
-        f"datasets.val.dataroot_gt={REPO / 'datasets/Set5/HR'}",
-        f"datasets.val.dataroot_lq={REPO / 'datasets/Set5/LR_bicubic/X4'}",
-        "datasets.train.gt_size=32",
-        "datasets.train.batch_size_per_gpu=2",
-        "network_g.num_feat=8",
-        "network_g.num_block=1",
-        "train.optim_g.lr=1e-3",
-        "train.total_iter=6",
-        "train.warmup_iter=2",
-        "train.scheduler.periods=[6]",
-        "logger.print_freq=2",
-        "logger.save_checkpoint_freq=3",
-        "logger.use_tb_logger=false",
-        "val.val_freq=0",
-        "num_gpu=0",
-        *extra,
-    ]
-    if opt == SPN:
-        sets += ["train.neg_opt.vgg_weights=random", "train.negatives.steps=[1, 2]"]
-    args = ["-opt", str(opt)]
-    for s in sets:
-        args += ["--set", s]
-    return args
+
+    def make(opt: Path, name: str, *extra: str) -> List[str]:
+        common = ["path.pretrain_network_g=null", "datasets.train.batch_size_per_gpu=2", "train.optim_g.lr=1e-3",
+                  "val.val_freq=0"]
+        if opt == SPN:
+            common += ["train.neg_opt.vgg_weights=random", "train.negatives.steps=[1, 2]"]
+        return short_run_args(opt, tmp_path, name, *common, *extra)
+
+    return make
 
 
 def _state(root: Path, it: int) -> dict:
@@ -67,22 +49,22 @@ def _assert_same(a: dict, b: dict, what: str) -> None:
         assert torch.equal(a[k], b[k]), f"{what}.{k} differs"
 
 
-def test_lambda_zero_trains_exactly_like_the_plain_model(tmp_path):
-    assert train_main(_args(PLAIN, tmp_path, "plain")) == 0
-    assert train_main(_args(SPN, tmp_path, "spn0", "train.neg_opt.loss_weight=0")) == 0
+def test_lambda_zero_trains_exactly_like_the_plain_model(run_args, tmp_path):
+    assert train_main(run_args(PLAIN, "plain")) == 0
+    assert train_main(run_args(SPN, "spn0", "train.neg_opt.loss_weight=0")) == 0
     plain, spn0 = _state(tmp_path / "plain", 6)["model"], _state(tmp_path / "spn0", 6)["model"]
     _assert_same(plain["net_g"], spn0["net_g"], "net_g")
     # and the negative term is really computed and would change training when λ > 0
-    assert train_main(_args(SPN, tmp_path, "spn", "train.neg_opt.loss_weight=0.1")) == 0
+    assert train_main(run_args(SPN, "spn", "train.neg_opt.loss_weight=0.1")) == 0
     spn = _state(tmp_path / "spn", 6)["model"]
     assert not torch.equal(plain["net_g"]["conv_first.weight"], spn["net_g"]["conv_first.weight"])
 
 
-def test_stop_and_resume_with_negatives_is_bit_identical(tmp_path):
+def test_stop_and_resume_with_negatives_is_bit_identical(run_args, tmp_path):
     extra = ("train.neg_opt.loss_weight=0.05",)
-    assert train_main(_args(SPN, tmp_path, "full", *extra)) == 0
-    assert train_main(_args(SPN, tmp_path, "split", *extra, "train.total_iter=3")) == 0
-    assert train_main(_args(SPN, tmp_path, "split", *extra) + ["--auto_resume"]) == 0
+    assert train_main(run_args(SPN, "full", *extra)) == 0
+    assert train_main(run_args(SPN, "split", *extra, "train.total_iter=3")) == 0
+    assert train_main(run_args(SPN, "split", *extra) + ["--auto_resume"]) == 0
     full, split = _state(tmp_path / "full", 6)["model"], _state(tmp_path / "split", 6)["model"]
     _assert_same(full["net_g"], split["net_g"], "net_g")
     _assert_same(full["negatives"], split["negatives"], "negatives")
@@ -90,13 +72,13 @@ def test_stop_and_resume_with_negatives_is_bit_identical(tmp_path):
     assert int(full["negatives"]["negatives.1.num_updates"]) == 3
 
 
-def test_offline_imagenet_vgg_is_one_clear_line(tmp_path, capsys, monkeypatch):
+def test_offline_imagenet_vgg_is_one_clear_line(run_args, tmp_path, capsys, monkeypatch):
     def no_network(*args, **kwargs):
         raise urllib.error.URLError("offline")
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
-    args = _args(SPN, tmp_path, "offline")
+    args = run_args(SPN, "offline")
     args[args.index("train.neg_opt.vgg_weights=random")] = "train.neg_opt.vgg_weights=imagenet"
     assert train_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
