@@ -22,9 +22,6 @@ class ArchBase(nn.Module):
     requires_training: bool = True
     #: Input height and width must be multiples of this.
     size_multiple: int = 1
-    #: The forward pass works on channels-last (NHWC) tensors (no ``view`` on permuted memory), so frozen
-    #: copies such as MCIR's negatives may run in that layout, which oneDNN / cuDNN convolutions prefer.
-    channels_last_ok: bool = False
 
     def __init__(self) -> None:
         super().__init__()

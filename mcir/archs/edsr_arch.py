@@ -31,8 +31,6 @@ class EDSR(ArchBase):
             one value or one per channel.
     """
 
-    channels_last_ok = True  # convolutions, additions and PixelShuffle only
-
     def __init__(
         self,
         num_in_ch: int = 3,

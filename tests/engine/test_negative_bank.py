@@ -139,23 +139,3 @@ def test_state_round_trip_keeps_weights_and_counters():
     assert [n.num_updates for n in other.negatives] == [4, 2]
     for a, b in zip(bank.negatives, other.negatives):
         torch.testing.assert_close(_flat(a.module), _flat(b.module))
-
-
-def test_channels_last_archs_run_negatives_channels_last_with_the_same_maths():
-    from mcir.archs.edsr_arch import EDSR
-
-    torch.manual_seed(0)
-    net = EDSR(num_feat=8, num_block=2, upscale=2)
-    theta0 = _flat(net)
-    bank = NegativeBank(net, steps=[1, 2], init="target")
-    assert bank.memory_format is torch.channels_last
-    assert bank.negatives[0].module.conv_first.weight.is_contiguous(memory_format=torch.channels_last)
-    x = torch.rand(2, 3, 10, 12)
-    with torch.no_grad():
-        ref = net(x)
-    torch.testing.assert_close(bank(x)[1], ref, rtol=1e-5, atol=1e-6)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.add_(0.01)
-    assert bank.step(net, 2) == [0, 1]  # Eq. 1 on channels-last copies
-    torch.testing.assert_close(_flat(bank.negatives[1].module), 0.1 * theta0 + 0.9 * _flat(net))
