@@ -125,6 +125,12 @@ def load_options(
 
         schema = build_schema(opt, is_train=is_train, file=file)
     resolved = validate_section(schema, opt, key="", file=file)
+    if (resolved.get("logger", {}).get("wandb") or {}).get("project"):
+        raise OptionError(
+            "Weights & Biases logging is not supported; log to TensorBoard (logger.use_tb_logger) and leave this empty",
+            file=file,
+            key="logger.wandb.project",
+        )
     resolved["opt_path"] = str(p.resolve())
     resolved["is_train"] = is_train
     return resolved

@@ -129,6 +129,8 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
                     "use_tb_logger": Leaf(BOOL, default=True),
                     "keep_last": Leaf(INT, default=3),
                     "pbar": Leaf(BOOL, default=True),
+                    # Accepted so BasicSR files port unchanged; only an empty project is allowed (see options.py).
+                    "wandb": Section({"project": Leaf(STR, default=None), "resume_id": Leaf(STR, default=None)}),
                 }
             ),
         }

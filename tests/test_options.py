@@ -166,3 +166,103 @@ def test_bad_import_is_an_option_error(tmp_path):
     path = _demo_with(tmp_path, lambda o: o.update(imports=["no_such_module_xyz"]))
     with pytest.raises(OptionError, match=r"imports\[0\].*no_such_module_xyz"):
         load_options(path)
+
+
+BASICSR_EDSR = """
+name: 201_EDSR_Mx2_f64b16_DIV2K_300k_B16G1_wandb
+model_type: SRModel
+scale: 2
+num_gpu: 1
+manual_seed: 10
+datasets:
+  train:
+    name: DIV2K
+    type: PairedImageDataset
+    dataroot_gt: datasets/DIV2K/DIV2K_train_HR_sub
+    dataroot_lq: datasets/DIV2K/DIV2K_train_LR_bicubic/X2_sub
+    filename_tmpl: '{}'
+    io_backend:
+      type: disk
+    gt_size: 96
+    use_hflip: true
+    use_rot: true
+    use_shuffle: true
+    num_worker_per_gpu: 6
+    batch_size_per_gpu: 16
+    dataset_enlarge_ratio: 1000
+    prefetch_mode: ~
+  val:
+    name: Set5
+    type: PairedImageDataset
+    dataroot_gt: datasets/Set5/GTmod12
+    dataroot_lq: datasets/Set5/LRbicx2
+    io_backend:
+      type: disk
+network_g:
+  type: EDSR
+  num_in_ch: 3
+  num_out_ch: 3
+  num_feat: 64
+  num_block: 16
+  upscale: 2
+  res_scale: 1
+  img_range: 255.
+  rgb_mean: [0.4488, 0.4371, 0.4040]
+path:
+  pretrain_network_g: ~
+  strict_load_g: true
+  resume_state: ~
+train:
+  ema_decay: 0.999
+  optim_g:
+    type: Adam
+    lr: !!float 1e-4
+    weight_decay: 0
+    betas: [0.9, 0.99]
+  scheduler:
+    type: MultiStepLR
+    milestones: [200000]
+    gamma: 0.5
+  total_iter: 300000
+  warmup_iter: -1
+  pixel_opt:
+    type: L1Loss
+    loss_weight: 1.0
+    reduction: mean
+val:
+  val_freq: !!float 5e3
+  save_img: false
+  metrics:
+    psnr:
+      type: calculate_psnr
+      crop_border: 2
+      test_y_channel: false
+logger:
+  print_freq: 100
+  save_checkpoint_freq: !!float 5e3
+  use_tb_logger: true
+  wandb:
+    project: ~
+    resume_id: ~
+dist_params:
+  backend: nccl
+  port: 29500
+"""
+
+
+def test_a_basicsr_option_file_validates_unchanged(tmp_path):
+    """The layout of BasicSR's own EDSR recipe (current key names) is accepted as it is."""
+    opt = load_options(_write(tmp_path, BASICSR_EDSR))
+    assert opt["val"]["val_freq"] == 5000 and opt["train"]["optim_g"]["lr"] == pytest.approx(1e-4)
+
+
+def test_older_basicsr_key_names_get_a_suggestion(tmp_path):
+    path = _write(tmp_path, BASICSR_EDSR.replace("use_hflip:", "use_flip:"))
+    with pytest.raises(OptionError, match=r"datasets\.train\.use_flip.*use_hflip"):
+        load_options(path)
+
+
+def test_wandb_project_is_refused_not_ignored(tmp_path):
+    path = _write(tmp_path, BASICSR_EDSR.replace("project: ~", "project: my_proj"))
+    with pytest.raises(OptionError, match=r"logger\.wandb\.project"):
+        load_options(path)
