@@ -119,6 +119,9 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
                     "suffix": Leaf(STR, default=None),
                     "pbar": Leaf(BOOL, default=False),
                     "use_ema": Leaf(BOOL, default=True),
+                    "tile": Leaf(INT, default=None),
+                    "tile_overlap": Leaf(INT, default=32),
+                    "self_ensemble": Leaf(BOOL, default=False),
                     "metrics": MapOf(metric_spec()),
                 }
             ),

@@ -52,7 +52,12 @@ def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     results: Dict[str, Dict[str, Any]] = {}
     for name, loader in loaders.items():
         save_dir = str(results_root / "visualization" / name) if val["save_img"] else None
-        results[name] = evaluator.evaluate(lambda x: model.infer(x), loader, save_dir=save_dir, suffix=val["suffix"])
+        results[name] = evaluator.evaluate(
+            lambda x: model.infer(x, tile=val["tile"], tile_overlap=val["tile_overlap"], self_ensemble=val["self_ensemble"]),
+            loader,
+            save_dir=save_dir,
+            suffix=val["suffix"],
+        )
         avg = results[name]["average"]
         print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in avg.items()), flush=True)
     table = write_results(results, evaluator.metric_names, results_root, model_name=opt["name"])

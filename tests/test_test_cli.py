@@ -75,3 +75,13 @@ def test_bad_input_is_one_line(tmp_path, capsys, override, expected):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
     assert not (tmp_path / "res").exists()
+
+
+def test_tiled_and_ensembled_evaluation(tmp_path):
+    """A tile covering the image changes nothing; small tiles and x8 ensemble stay close to the whole-image result."""
+    assert run_test_cli(_args(tmp_path, "val.tile=256")) == 0
+    whole_tile = json.loads((tmp_path / "res" / "metrics.json").read_text())["Set5"]["average"]["psnr"]
+    assert round(whole_tile, 4) == 28.4305
+    assert run_test_cli(_args(tmp_path, "val.tile=32", "val.tile_overlap=16", "val.self_ensemble=true")) == 0
+    tiled = json.loads((tmp_path / "res" / "metrics.json").read_text())["Set5"]["average"]["psnr"]
+    assert tiled != whole_tile and abs(tiled - whole_tile) < 0.05

@@ -49,7 +49,7 @@ class Trainer:
         tb: TensorBoard writer (may be disabled).
         val_loaders: ``{dataset name: loader}`` validated every ``val_freq``.
         evaluator: Computes the metrics of a validation pass.
-        use_ema: Validate the EMA copy when the model has one.
+        infer_options: Keyword arguments of ``model.infer`` for validation (``use_ema``, tiling, ensemble).
         save_img_dir: Where validation writes restored images (None: don't).
         progress: Show a tqdm bar.
     """
@@ -64,7 +64,7 @@ class Trainer:
         tb: TensorBoardWriter,
         val_loaders: Optional[Mapping[str, DataLoader]] = None,
         evaluator: Optional[Evaluator] = None,
-        use_ema: bool = True,
+        infer_options: Optional[Dict[str, Any]] = None,
         save_img_dir: Optional[str] = None,
         progress: bool = True,
     ):
@@ -76,7 +76,7 @@ class Trainer:
         self.tb = tb
         self.val_loaders = dict(val_loaders or {})
         self.evaluator = evaluator
-        self.use_ema = use_ema
+        self.infer_options = dict(infer_options or {})
         self.save_img_dir = save_img_dir
         self.progress = progress
         self.state = LoopState()
@@ -205,7 +205,7 @@ class Trainer:
             if self.save_img_dir:
                 img_dir = f"{self.save_img_dir}/{name}/{it}"
             result = self.evaluator.evaluate(
-                lambda x: self.model.infer(x, use_ema=self.use_ema), loader, save_dir=img_dir, suffix=str(it)
+                lambda x: self.model.infer(x, **self.infer_options), loader, save_dir=img_dir, suffix=str(it)
             )
             avg = result["average"]
             self.history[name] = avg

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mcir.engine.averaged_model import AveragedModel
+from mcir.engine.inference import restore
 from mcir.engine.optim_step import OptimStep
 from mcir.registry import MODEL_REGISTRY
 
@@ -110,12 +111,22 @@ class RestorationModel:
         return self.net_g
 
     @torch.no_grad()
-    def infer(self, lq: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
-        """Restore a batch in eval mode.
+    def infer(
+        self,
+        lq: torch.Tensor,
+        use_ema: bool = True,
+        tile: Optional[int] = None,
+        tile_overlap: int = 0,
+        self_ensemble: bool = False,
+    ) -> torch.Tensor:
+        """Restore a batch in eval mode (padded to the network's size multiple, optionally tiled/ensembled).
 
         Args:
             lq: Degraded batch (N, C, H, W) in [0, 1].
             use_ema: Evaluate the EMA copy when there is one.
+            tile: Tile side in input pixels (None: whole image).
+            tile_overlap: Overlap between tiles.
+            self_ensemble: Average the 8 flips/rotations.
 
         Returns:
             The restored batch (not clamped).
@@ -124,7 +135,7 @@ class RestorationModel:
         was_training = net.training
         net.eval()
         try:
-            return net(lq.to(self.device))
+            return restore(net, lq.to(self.device), tile=tile, overlap=tile_overlap, ensemble=self_ensemble)
         finally:
             net.train(was_training)
 
