@@ -140,11 +140,13 @@ VARIANTS = ["published_spn", "published_l1", "published_neg_l1", "mcir_spn", "mc
 
 
 def vm_hwm_mib() -> float:
+    """Peak resident memory of this process image (VmHWM), in MiB."""
     status = Path("/proc/self/status").read_text()
     return next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:")) / 1024
 
 
 def child(kind: str) -> None:
+    """Run one variant for two steps in this fresh process and print its peak RSS."""
     batch = real_batch(BATCH)
     base = vm_hwm_mib()
     _, step = build(kind)
@@ -154,6 +156,7 @@ def child(kind: str) -> None:
 
 
 def peak_rss(kind: str) -> dict:
+    """Peak RSS (MiB) of a fresh child process running one variant."""
     out = subprocess.run([sys.executable, __file__, "--child", kind], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -190,6 +193,7 @@ def check(batch) -> dict:
 
 
 def main() -> None:
+    """Time all variants interleaved, measure peak RSS, write and print the JSON result."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--child", choices=VARIANTS)

@@ -26,7 +26,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import torch
 
@@ -69,7 +69,10 @@ def build(kind: str) -> RestorationModel:
 class PublishedStyleModel(MCIRModel):
     """The published code's loss structure: φ(out) recomputed (with gradients) for every negative."""
 
-    def compute_losses(self, lq, gt, output, iteration):  # noqa: D102 - benchmark-only reference
+    def compute_losses(
+        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """L_rec − λ·(1/N)·Σ_i PerceptualLoss(output, neg_i), with VGG(output) recomputed for every i."""
         l_rec = self.pixel_loss(output, gt)
         with torch.no_grad():
             negatives = [neg.module(lq) for neg in self.neg_bank.negatives]
