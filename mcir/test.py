@@ -28,7 +28,7 @@ def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     Returns:
         ``{dataset: {"average": {...}, "images": {stem: {...}}}}`` (also written to ``metrics.json``).
     """
-    from mcir.data import LOADER_KEYS, build_dataloader, build_dataset
+    from mcir.data import build_loader
     from mcir.engine.evaluator import Evaluator
     from mcir.engine.results import write_results
     from mcir.models import build_model
@@ -41,10 +41,8 @@ def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     device = select_device(opt["num_gpu"], file)
     loaders = {}
     for key in keys:
-        cfg = dict(opt["datasets"][key], phase="test")
-        cfg.setdefault("scale", opt["scale"])
-        ds = build_dataset({k: v for k, v in cfg.items() if k not in LOADER_KEYS}, key=f"datasets.{key}")
-        loaders[cfg.get("name") or key] = build_dataloader(ds, "test", num_worker_per_gpu=cfg["num_worker_per_gpu"])
+        cfg = opt["datasets"][key]
+        loaders[cfg.get("name") or key] = build_loader(cfg, f"datasets.{key}", "test", opt["scale"])[1]
     model = build_model(opt, device, is_train=False)
     results_root = Path(opt["path"].get("results_root") or Path("results") / opt["name"])
     val = opt["val"]

@@ -49,7 +49,7 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
     """
     import torch
 
-    from mcir.data import build_dataloader, build_dataset
+    from mcir.data import build_loader
     from mcir.engine.checkpoint import Checkpointer, torch_load
     from mcir.engine.evaluator import Evaluator
     from mcir.engine.logger import TensorBoardWriter, close_logger, get_run_logger
@@ -70,18 +70,15 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
     train_keys = dataset_sections(opt, "train")
     if len(train_keys) != 1:
         raise OptionError("needs exactly one 'datasets.train' section", file, "datasets")
-    train_cfg = dict(opt["datasets"][train_keys[0]], phase="train")
-    train_cfg.setdefault("scale", opt["scale"])
-    train_set = build_dataset(_dataset_kwargs(train_cfg), key=f"datasets.{train_keys[0]}")
+    train_set, train_loader = build_loader(
+        opt["datasets"][train_keys[0]], f"datasets.{train_keys[0]}", "train", opt["scale"], seed
+    )
     with torch.random.fork_rng(devices=[]):  # the check must not shift the run's random stream
         train_set[0]  # noqa: B018 - fail now on an unreadable first pair, not mid-run
-    train_loader = build_dataloader(train_set, "train", seed=seed, **_loader_kwargs(train_cfg))
     val_loaders = {}
     for key in dataset_sections(opt, "val"):
-        cfg = dict(opt["datasets"][key], phase="val")
-        cfg.setdefault("scale", opt["scale"])
-        ds = build_dataset(_dataset_kwargs(cfg), key=f"datasets.{key}")
-        val_loaders[cfg.get("name") or key] = build_dataloader(ds, "val", seed=seed, **_loader_kwargs(cfg))
+        cfg = opt["datasets"][key]
+        val_loaders[cfg.get("name") or key] = build_loader(cfg, f"datasets.{key}", "val", opt["scale"], seed)[1]
     model = build_model(opt, device, is_train=True)
     state = None
     if resume is not None:
@@ -150,17 +147,6 @@ def _discard_run(root: Path, archived: Optional[Path]) -> None:
     shutil.rmtree(root, ignore_errors=True)
     if archived is not None and archived.exists():
         archived.rename(root)
-
-
-def _dataset_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    from mcir.data import LOADER_KEYS
-
-    return {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
-
-
-def _loader_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    keys = ("batch_size_per_gpu", "num_worker_per_gpu", "dataset_enlarge_ratio", "use_shuffle", "pin_memory")
-    return {k: cfg[k] for k in keys if k in cfg}
 
 
 def _body(args: argparse.Namespace) -> Dict[str, Any]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from mcir.data import paired_dataset  # noqa: F401  (registers PairedImageDataset)
 from mcir.data.dataloader import EnlargedSampler, build_dataloader
 from mcir.errors import OptionError
 from mcir.registry import DATASET_REGISTRY, build_from_registry
 
-__all__ = ["LOADER_KEYS", "EnlargedSampler", "build_dataloader", "build_dataset"]
+__all__ = ["LOADER_KEYS", "EnlargedSampler", "build_dataloader", "build_dataset", "build_loader"]
 
 LOADER_KEYS: tuple = (
     "batch_size_per_gpu",
@@ -37,3 +37,25 @@ def build_dataset(cfg: Dict[str, Any], key: str = "datasets") -> Dataset:
         raise OptionError("must be a section", key=key)
     dataset_cfg = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
     return build_from_registry(DATASET_REGISTRY, dataset_cfg, key)
+
+
+def build_loader(
+    cfg: Dict[str, Any], key: str, phase: str, scale: int, seed: int = 0
+) -> Tuple[Dataset, DataLoader]:
+    """Dataset and data loader from one ``datasets.<name>`` section.
+
+    Args:
+        cfg: The option section (not mutated).
+        key: Its dotted option path, for error messages.
+        phase: ``train``, ``val`` or ``test`` (set on the dataset).
+        scale: The run's scale, used when the section does not set its own.
+        seed: Base seed of the sample order and worker seeds.
+
+    Returns:
+        ``(dataset, loader)``.
+    """
+    section = dict(cfg, phase=phase)
+    section.setdefault("scale", scale)
+    dataset = build_dataset(section, key)
+    loader_args = {k: section[k] for k in LOADER_KEYS if k in section and k != "prefetch_mode"}
+    return dataset, build_dataloader(dataset, phase, seed=seed, **loader_args)
