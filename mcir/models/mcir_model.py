@@ -11,7 +11,7 @@ from torch import nn
 
 from mcir.engine.negative_bank import INIT_MODES, NegativeBank
 from mcir.errors import StopTraining
-from mcir.models.restoration_model import RestorationModel, build_restoration_parts
+from mcir.models.restoration_model import RestorationModel, build_restoration_parts, cpu_state_dict
 from mcir.models.step_guard import StepGuard
 from mcir.options_schema import Leaf, Section, Typed
 from mcir.registry import LOSS_REGISTRY, MODEL_REGISTRY
@@ -187,7 +187,7 @@ class MCIRModel(RestorationModel):
     def state_dict(self) -> Dict[str, Any]:
         """Restoration state plus the negatives (with their update counters), λ and the guard."""
         state = super().state_dict()
-        state["negatives"] = {k: v.detach().cpu().clone() for k, v in self.neg_bank.state_dict().items()}
+        state["negatives"] = cpu_state_dict(self.neg_bank.state_dict())
         state["neg_lambda"] = self.neg_lambda
         if self.guard is not None:
             state["guard"] = self.guard.state_dict()

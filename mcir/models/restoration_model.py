@@ -142,16 +142,16 @@ class RestorationModel:
     # ---- state ------------------------------------------------------------------------------
     def weights(self) -> Dict[str, Dict[str, torch.Tensor]]:
         """BasicSR-style weights: ``params`` (and ``params_ema`` when there is an EMA copy)."""
-        out = {"params": _cpu(self.net_g.state_dict())}
+        out = {"params": cpu_state_dict(self.net_g.state_dict())}
         if self.ema is not None:
-            out["params_ema"] = _cpu(self.ema.module.state_dict())
+            out["params_ema"] = cpu_state_dict(self.ema.module.state_dict())
         return out
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to resume training exactly."""
-        state: Dict[str, Any] = {"net_g": _cpu(self.net_g.state_dict())}
+        state: Dict[str, Any] = {"net_g": cpu_state_dict(self.net_g.state_dict())}
         if self.ema is not None:
-            state["ema"] = self.ema.state_dict()
+            state["ema"] = cpu_state_dict(self.ema.state_dict())
         if self.optim_step is not None:
             state["optimizer"] = self.optim_step.optimizer.state_dict()
         if self.scheduler is not None:
@@ -173,8 +173,9 @@ class RestorationModel:
         return self.optim_step.current_lr(iteration) if self.optim_step is not None else None
 
 
-def _cpu(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() if v.device.type != "cpu" else v.detach().clone() for k, v in sd.items()}
+def cpu_state_dict(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Detached CPU copies of a state dict's tensors (safe to keep or save while training goes on)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in sd.items()}
 
 
 def build_restoration_parts(opt: Dict[str, Any], device: torch.device, is_train: bool) -> Dict[str, Any]:
