@@ -10,11 +10,14 @@ with ImageNet weights, which cannot be downloaded offline).
   one batched no-grad call).
 * ``floor``: baseline step + N negative forwards + one VGG forward over the (N+1)·B images + one VGG
   backward over B images, each timed alone.
+* ``spn_bf16``: ``spn`` with ``train.negatives.precision: bf16`` (the negatives' forwards and their VGG
+  features under bfloat16 autocast; φ(out) and its gradient stay fp32).
 * ``published``: the published implementation's structure: VGG(out) recomputed, with gradients, once per
   negative (N graphs of the output kept alive until backward).
 
 The last line printed is a JSON object with ``spn_over_floor``, ``published_style_over_spn``,
-``spn_over_baseline``, ``published_style_rss_over_spn`` and ``spn_rss_over_baseline`` (plus raw numbers).
+``spn_over_baseline``, ``published_style_rss_over_spn`` and ``spn_rss_over_baseline``, the same ratios for
+``spn_bf16`` (``published_style_over_spn_bf16``, ...), plus raw numbers.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from mcir.models.restoration_model import RestorationModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 N_NEG = 4
+KINDS = ("baseline", "spn", "spn_bf16", "published")
 LAMBDA = 1e-4
 
 
@@ -60,9 +64,10 @@ def build(kind: str) -> RestorationModel:
                  optim_step=OptimStep(torch.optim.Adam(net.parameters(), lr=1e-4), net.parameters()))
     if kind == "baseline":
         return RestorationModel(**parts)
-    bank = NegativeBank(net, steps=[100, 200, 500, 1000], decay=0.1, init="blend")
+    precision = "bf16" if kind == "spn_bf16" else "fp32"
+    bank = NegativeBank(net, steps=[100, 200, 500, 1000], decay=0.1, init="blend", precision=precision)
     loss = SPNLoss(loss_weight=LAMBDA, vgg_weights="random")
-    cls = MCIRModel if kind == "spn" else PublishedStyleModel
+    cls = PublishedStyleModel if kind == "published" else MCIRModel
     return cls(neg_bank=bank, neg_loss=loss, **parts)
 
 
@@ -141,14 +146,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--child", choices=["baseline", "spn", "published"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=list(KINDS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*random.*")
     if args.child:
         child(args.child, args.batch)
         return
     batch = real_batch(args.batch)
-    models = {k: build(k) for k in ("baseline", "spn", "published")}
+    models = {k: build(k) for k in KINDS}
     step = {k: 0 for k in models}
 
     def runner(kind: str) -> Callable[[], None]:
@@ -171,13 +176,16 @@ def main() -> None:
     med = median_times(timed, args.repeats)
     med["vgg_backward"] = sorted(backward_times)[len(backward_times) // 2]
     floor = med["baseline"] + med["neg_forwards"] + med["vgg_forward"] + med["vgg_backward"]
-    rss = {k: peak_rss(k, args.batch) for k in ("baseline", "spn", "published")}
+    rss = {k: peak_rss(k, args.batch) for k in KINDS}
     result = {
         "spn_over_floor": med["spn"] / floor,
         "published_style_over_spn": med["published"] / med["spn"],
         "spn_over_baseline": med["spn"] / med["baseline"],
         "published_style_rss_over_spn": rss["published"] / rss["spn"],
         "spn_rss_over_baseline": rss["spn"] / rss["baseline"],
+        "published_style_over_spn_bf16": med["published"] / med["spn_bf16"],
+        "spn_bf16_over_spn": med["spn_bf16"] / med["spn"],
+        "published_style_rss_over_spn_bf16": rss["published"] / rss["spn_bf16"],
         "seconds": {k: round(v, 3) for k, v in med.items()} | {"floor": round(floor, 3)},
         "peak_rss_mib": {k: round(v) for k, v in rss.items()},
         "batch": args.batch,

@@ -25,6 +25,7 @@ from mcir.engine.averaged_model import AveragedModel
 from mcir.errors import OptionError
 
 INIT_MODES = ("target", "blend", "random_fixed", "pretrained_fixed")
+PRECISIONS = ("fp32", "bf16")
 
 
 def fresh_copy(model: nn.Module) -> nn.Module:
@@ -54,6 +55,9 @@ class NegativeBank(nn.Module):
         factory: Builds a freshly initialised network of the same architecture (``blend``/``random_fixed``);
             default :func:`fresh_copy`.
         pretrained: State dict for ``pretrained_fixed``.
+        precision: ``fp32``, or ``bf16`` to run the negatives' forwards under bfloat16 autocast (their
+            outputs are then bfloat16; no gradient ever flows through them, and on GPUs and CPUs with
+            AMX / AVX512-BF16 this is about twice as fast).
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class NegativeBank(nn.Module):
         start_iter: int = 0,
         factory: Optional[Callable[[], nn.Module]] = None,
         pretrained: Optional[dict] = None,
+        precision: str = "fp32",
     ):
         super().__init__()
         steps = [int(s) for s in steps]
@@ -80,9 +85,12 @@ class NegativeBank(nn.Module):
             raise OptionError(f"unknown init '{init}' (choose {', '.join(INIT_MODES)})", key="init")
         if not 0.0 <= neg_start <= 1.0:
             raise OptionError(f"neg_start must be in [0, 1], got {neg_start}", key="neg_start")
+        if precision not in PRECISIONS:
+            raise OptionError(f"unknown precision '{precision}' (choose {', '.join(PRECISIONS)})", key="precision")
         if init == "pretrained_fixed" and pretrained is None:
             raise OptionError("init 'pretrained_fixed' needs pretrained weights", key="pretrained_path")
         self.init = init
+        self.precision = precision
         self.neg_start = float(neg_start)
         self.start_iter = int(start_iter)
         self.frozen = init in ("random_fixed", "pretrained_fixed")
@@ -137,5 +145,15 @@ class NegativeBank(nn.Module):
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs of all negatives on ``x`` (eval mode, no autograd): shape ``(N, B, C, H, W)``."""
-        return torch.stack([neg.module(x) for neg in self.negatives])
+        """Outputs of all negatives on ``x`` (eval mode, no autograd): shape ``(N, B, C, H, W)``.
+
+        With ``precision='bf16'`` the forwards run under bfloat16 autocast and the result is bfloat16.
+        """
+        if self.precision == "fp32":
+            return torch.stack([neg.module(x) for neg in self.negatives])
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return torch.stack([neg.module(x).to(torch.bfloat16) for neg in self.negatives])
+
+    def extra_repr(self) -> str:
+        """Summary shown by ``print(bank)``."""
+        return f"steps={self.steps}, decays={self.decays}, init={self.init!r}, precision={self.precision!r}"

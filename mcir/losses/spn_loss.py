@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Sequence, Union
 
@@ -17,6 +18,7 @@ from mcir.registry import LOSS_REGISTRY
 DEFAULT_LAYER_WEIGHTS: Mapping[str, float] = {"relu1_2": 0.2, "relu2_2": 0.3, "relu3_3": 0.5}
 
 _CHARBONNIER_EPS = 1e-6
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def _l1(diff: Tensor) -> Tensor:
@@ -116,7 +118,9 @@ class SPNLoss(nn.Module):
                 f"SPNLoss: negatives of shape {tuple(neg.shape)} do not match output {tuple(output.shape)} "
                 "(expected (N, B, C, H, W) or a list of (B, C, H, W))"
             )
-        return neg.detach().to(output.dtype)
+        neg = neg.detach()
+        # Low-precision negatives (a bf16 NegativeBank) keep their dtype: their VGG then runs in it too.
+        return neg if neg.dtype in _LOW_PRECISION else neg.to(output.dtype)
 
     def distance(self, output: Tensor, negatives: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         """Eq. 4: weighted feature distance between ``output`` and the negatives, averaged over them.
@@ -124,6 +128,8 @@ class SPNLoss(nn.Module):
         phi(output) is computed once per step (with gradients), and the VGG of all N negatives runs in
         one batched call over N*B images without autograd: the negatives are constants, so keeping
         their activations or back-propagating through them would only cost time and memory.
+        bfloat16 / float16 negatives have their VGG features computed under autocast in that dtype
+        (φ(output) and its gradient keep ``output``'s precision).
 
         Per layer, ``f_out`` (B, ...) is broadcast against ``f_neg`` (N, B, ...) and averaged over all
         elements. All negatives have the same number of elements M, so this mean is
@@ -142,7 +148,8 @@ class SPNLoss(nn.Module):
         neg = self._stack_negatives(output, negatives)
         n, b = neg.shape[0], output.shape[0]
         feats_out = self.vgg(output)
-        with torch.no_grad():
+        cast = torch.autocast(neg.device.type, dtype=neg.dtype) if neg.dtype in _LOW_PRECISION else nullcontext()
+        with torch.no_grad(), cast:
             feats_neg = self.vgg(neg.flatten(0, 1))
         total = output.new_zeros(())
         for name, weight in self.layer_weights.items():

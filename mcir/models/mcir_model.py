@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from mcir.engine.negative_bank import INIT_MODES, NegativeBank
+from mcir.engine.negative_bank import INIT_MODES, PRECISIONS, NegativeBank
 from mcir.errors import StopTraining
 from mcir.models.restoration_model import RestorationModel, build_restoration_parts, cpu_state_dict
 from mcir.models.step_guard import StepGuard
@@ -67,6 +67,7 @@ class MCIRModel(RestorationModel):
                     "neg_start": Leaf((int, float), default=0.1),
                     "start_iter": Leaf((int,), default=0),
                     "pretrained_path": Leaf((str,), default=None),
+                    "precision": Leaf((str,), default="fp32", choices=PRECISIONS),
                 }
             ),
             "neg_opt": Typed(registry=lambda: LOSS_REGISTRY, default_type="SPNLoss"),
@@ -112,6 +113,7 @@ class MCIRModel(RestorationModel):
                 start_iter=neg["start_iter"],
                 factory=lambda: build_network(net_cfg, key="network_g", file=file),
                 pretrained=pretrained,
+                precision=neg["precision"],
             )
             neg_loss = build_loss(train["neg_opt"], key="train.neg_opt", file=file)
         g = train["neg_guard"]

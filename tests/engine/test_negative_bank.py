@@ -125,6 +125,19 @@ def test_bad_arguments():
         NegativeBank(_net(), init="ema")
     with pytest.raises(OptionError, match="positive"):
         NegativeBank(_net(), steps=[0])
+    with pytest.raises(OptionError, match="unknown precision 'fp16'"):
+        NegativeBank(_net(), precision="fp16")
+
+
+def test_bf16_negatives_are_bf16_and_close_to_fp32():
+    net = _net()
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    full = NegativeBank(net, steps=[1, 2], init="target")(x)
+    half = NegativeBank(net, steps=[1, 2], init="target", precision="bf16")(x)
+    assert full.dtype == torch.float32 and half.dtype == torch.bfloat16
+    assert half.shape == full.shape
+    err = (half.float() - full).abs().max() / full.abs().max()
+    assert 0 < err < 2e-2  # bf16 really ran (not bit-equal) and stays within its ~3 significant digits
 
 
 def test_state_round_trip_keeps_weights_and_counters():

@@ -164,3 +164,21 @@ def test_bad_options_and_shapes(data) -> None:
         loss.distance(out, negs[:, :, :, :16])
     with pytest.raises(ValueError):
         loss.distance(out, [])
+
+
+def test_bf16_negatives_give_the_fp32_distance_within_bf16_precision() -> None:
+    gen = torch.Generator().manual_seed(7)
+    out = torch.rand(B, C, H, W, generator=gen)
+    negs = (out + 0.2 * torch.randn(N, B, C, H, W, generator=gen)).clamp(0, 1)
+    loss = make_loss()
+    out_a = out.clone().requires_grad_(True)
+    full = loss.distance(out_a, negs)
+    full.backward()
+    out_b = out.clone().requires_grad_(True)
+    half = loss.distance(out_b, negs.bfloat16())
+    half.backward()
+    assert half.dtype == torch.float32 and out_b.grad.dtype == torch.float32
+    torch.testing.assert_close(half, full, rtol=1e-2, atol=0)
+    assert half.item() != full.item()  # the negatives' VGG really ran in bf16
+    agree = (out_a.grad.sign() == out_b.grad.sign()).float().mean()
+    assert agree > 0.95

@@ -86,6 +86,17 @@ def test_offline_imagenet_vgg_is_one_clear_line(run_args, tmp_path, capsys, monk
     assert not (tmp_path / "offline").exists()
 
 
+def test_bf16_negatives_train_and_bad_precision_is_a_one_line_error(run_args, tmp_path, capsys):
+    assert train_main(run_args(SPN, "bf16", "train.negatives.precision=bf16", "train.neg_opt.loss_weight=0.1")) == 0
+    state = _state(tmp_path / "bf16", 6)["model"]
+    assert all(torch.isfinite(v).all() for v in state["net_g"].values())
+    assert all(v.dtype != torch.bfloat16 for v in state["negatives"].values())  # weights stay fp32
+    capsys.readouterr()
+    assert train_main(run_args(SPN, "bad", "train.negatives.precision=fp16")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.negatives.precision" in err[0] and "bf16" in err[0]
+
+
 # ---- unit tests on a directly built model -----------------------------------------------------
 def _model(loss_weight: float = 1e-2, neg_ratio=None, guard=None) -> MCIRModel:
     torch.manual_seed(0)
