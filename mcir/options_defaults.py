@@ -60,6 +60,9 @@ def base_train_fields() -> Dict[str, Any]:
         "warmup_iter": Leaf(INT, default=-1),
         "clip_grad_norm": Leaf(FLOAT, default=None),
         "pixel_opt": Typed(registry=lambda: LOSS_REGISTRY, required=True),
+        # Optional extra terms: a perceptual loss (output, gt) and a sample-contrastive peer (output, gt, lq).
+        "perceptual_opt": Typed(registry=lambda: LOSS_REGISTRY),
+        "contrast_opt": Typed(registry=lambda: LOSS_REGISTRY),
     }
 
 

@@ -133,9 +133,12 @@ class MCIRModel(RestorationModel):
     def compute_losses(
         self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        """``L_rec − λ·L_neg`` and the terms to log (``l_rec``, ``l_neg``, ``neg_ratio`` = λ·L_neg / L_rec)."""
-        l_rec = self.pixel_loss(output, gt)
-        logs = {"l_rec": l_rec.detach()}
+        """``L_rec − λ·L_neg`` and the terms to log (``l_rec``, ``l_neg``, ``neg_ratio`` = λ·L_neg / L_rec).
+
+        ``L_rec`` is the plain model's whole loss (pixel term plus any perceptual / contrastive terms).
+        """
+        l_rec, logs = super().compute_losses(lq, gt, output, iteration)
+        logs["l_rec"] = l_rec.detach()
         if iteration <= self.start_iter:
             return l_rec, logs
         if self.start_iter > 0 and iteration == self.start_iter + 1:

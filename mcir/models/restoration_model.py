@@ -25,6 +25,8 @@ class RestorationModel:
         optim_step: Optimizer-step wrapper (None for test-only use).
         scheduler: LR scheduler stepped once per iteration, or None.
         ema: Averaged copy of ``net_g`` used for evaluation, or None.
+        perceptual_loss: Extra term ``loss(output, gt)`` (e.g. ``PerceptualLoss``), or None.
+        contrast_loss: Sample-contrastive term ``loss(output, gt, lq)`` (``ContrastLoss``, ``PCLLoss``), or None.
     """
 
     def __init__(
@@ -35,6 +37,8 @@ class RestorationModel:
         optim_step: Optional[OptimStep] = None,
         scheduler: Optional[torch.optim.lr_scheduler.LRScheduler] = None,
         ema: Optional[AveragedModel] = None,
+        perceptual_loss: Optional[nn.Module] = None,
+        contrast_loss: Optional[nn.Module] = None,
     ):
         self.device = device
         self.net_g = net_g.to(device)
@@ -42,6 +46,8 @@ class RestorationModel:
         self.optim_step = optim_step
         self.scheduler = scheduler
         self.ema = ema.to(device) if ema is not None else None
+        self.perceptual_loss = perceptual_loss.to(device) if perceptual_loss is not None else None
+        self.contrast_loss = contrast_loss.to(device) if contrast_loss is not None else None
 
     @classmethod
     def from_options(cls, opt: Dict[str, Any], device: torch.device, is_train: bool) -> "RestorationModel":
@@ -66,10 +72,23 @@ class RestorationModel:
             iteration: Current iteration (1-based).
 
         Returns:
-            ``(total_loss, {name: detached_value})``.
+            ``(total_loss, {name: detached_value})``: ``l_pix`` plus ``l_percep`` / ``l_contrast`` when
+            those terms are configured.
         """
         l_pix = self.pixel_loss(output, gt)
-        return l_pix, {"l_pix": l_pix.detach()}
+        total, logs = l_pix, {"l_pix": l_pix.detach()}
+        if self.perceptual_loss is not None:
+            terms = self.perceptual_loss(output, gt)
+            # BasicSR-style perceptual losses return (perceptual, style), either possibly None.
+            parts = [t for t in (terms if isinstance(terms, tuple) else (terms,)) if t is not None]
+            l_percep = sum(parts[1:], parts[0])
+            total = total + l_percep
+            logs["l_percep"] = l_percep.detach()
+        if self.contrast_loss is not None:
+            l_contrast = self.contrast_loss(output, gt, lq)
+            total = total + l_contrast
+            logs["l_contrast"] = l_contrast.detach()
+        return total, logs
 
     def accept_step(self, total: torch.Tensor, logs: Dict[str, torch.Tensor], iteration: int) -> bool:
         """Whether to apply this iteration's update (subclasses guard against bad steps)."""
@@ -211,6 +230,12 @@ def build_restoration_parts(opt: Dict[str, Any], device: torch.device, is_train:
         )
     train = opt["train"]
     parts["pixel_loss"] = build_loss(train["pixel_opt"], key="train.pixel_opt", file=file)
+    # VGG-based losses draw random weights before loading theirs: a forked RNG keeps the run's stream.
+    with torch.random.fork_rng(devices=[]):
+        for key in ("perceptual_opt", "contrast_opt"):
+            if train.get(key):
+                name = "perceptual_loss" if key == "perceptual_opt" else "contrast_loss"
+                parts[name] = build_loss(train[key], key=f"train.{key}", file=file)
     params = [p for p in net_g.parameters() if p.requires_grad]
     try:
         optimizer = build_from_registry(OPTIMIZER_REGISTRY, train["optim_g"], key="train.optim_g", params=params)
