@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mcir.engine.negative_bank import INIT_MODES, PRECISIONS, NegativeBank
-from mcir.errors import StopTraining
+from mcir.errors import OptionError, StopTraining
 from mcir.models.restoration_model import RestorationModel, build_restoration_parts, cpu_state_dict
 from mcir.models.step_guard import StepGuard
 from mcir.options_schema import Leaf, Section, Typed
@@ -119,7 +119,10 @@ class MCIRModel(RestorationModel):
         g = train["neg_guard"]
         guard = None
         if g["enabled"]:
-            guard = StepGuard(g["explode_factor"], g["patience"], g["on_collapse"], g["snapshot_freq"])
+            try:
+                guard = StepGuard(g["explode_factor"], g["patience"], g["on_collapse"], g["snapshot_freq"])
+            except OptionError as exc:
+                raise OptionError(exc.message, file, exc.key) from None
         return cls(
             neg_bank=bank,
             neg_loss=neg_loss,

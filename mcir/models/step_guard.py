@@ -6,6 +6,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from mcir.errors import OptionError
+
 
 class StepGuard:
     """Judges each step and counts bad ones in a row.
@@ -23,9 +25,9 @@ class StepGuard:
     def __init__(self, explode_factor: float = 10.0, patience: int = 3, on_collapse: str = "halve",
                  snapshot_freq: int = 100):
         if explode_factor <= 1:
-            raise ValueError(f"explode_factor must be > 1, got {explode_factor}")
+            raise OptionError(f"must be > 1, got {explode_factor}", key="train.neg_guard.explode_factor")
         if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
+            raise OptionError(f"must be >= 1, got {patience}", key="train.neg_guard.patience")
         self.explode_factor = float(explode_factor)
         self.patience = int(patience)
         self.on_collapse = on_collapse

@@ -171,3 +171,9 @@ def test_guard_flags_an_exploding_reconstruction_loss():
     assert guard.check(torch.tensor(1.0), torch.tensor(1.2)) == "ok"
     assert guard.check(torch.tensor(9.0), torch.tensor(9.0)) == "exploding"
     assert guard.bad_in_a_row == 1
+
+
+def test_bad_guard_threshold_is_a_one_line_error_naming_the_key(run_args, capsys):
+    assert train_main(run_args(SPN, "badguard", "train.neg_guard.explode_factor=0.5")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.neg_guard.explode_factor" in err[0] and "demo_EDSR_tiny_x4_T91_SPN.yml" in err[0]

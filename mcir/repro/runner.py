@@ -1,0 +1,134 @@
+"""Run one study cell (method × seed): train in a subprocess with auto-resume, then evaluate with test.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import yaml
+
+from mcir.errors import DataError
+from mcir.options import load_options
+from mcir.repro.study import Method, Study, benchmark_exists, run_dir, run_name, study_overrides
+from mcir.utils.atomic import atomic_write_text
+
+REPO = Path(__file__).resolve().parents[2]
+STATUS_FILE = "repro_status.json"
+COLLAPSE_MARK = "training collapsed"
+
+
+def read_status(folder: Path) -> Optional[Dict[str, Any]]:
+    """The harness's record of a run (``finished`` / ``collapsed`` / ``failed``), or None."""
+    path = folder / STATUS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def train_command(study: Study, method: Method, seed: int) -> List[str]:
+    """The ``mcir/train.py`` command line of one run (resumable: ``--auto_resume``)."""
+    cmd = [sys.executable, str(REPO / "mcir" / "train.py"), "-opt", method.opt, "--auto_resume"]
+    for s in study_overrides(study, method, seed):
+        cmd += ["--set", s]
+    return cmd
+
+
+def train_run(study: Study, method: Method, seed: int, echo: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Train one run unless it already finished (or collapsed) with this budget; record the outcome.
+
+    Args:
+        study: The study.
+        method: The method.
+        seed: The seed.
+        echo: Where progress lines go.
+
+    Returns:
+        The status record ``{"status", "message", "total_iter"}``.
+    """
+    folder = run_dir(study, method, seed)
+    status = read_status(folder)
+    if status and status["status"] in ("finished", "collapsed") and status.get("total_iter") == study.total_iter:
+        echo(f"skip {run_name(study, method, seed)}: {status['status']}")
+        return status
+    cmd = train_command(study, method, seed)
+    echo(f"train {run_name(study, method, seed)}")
+    proc = subprocess.run(cmd, cwd=Path.cwd(), capture_output=True, text=True)
+    err_lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("error:")]
+    message = err_lines[-1] if err_lines else (proc.stderr.strip().splitlines() or [""])[-1]
+    if proc.returncode == 0:
+        status = {"status": "finished", "message": "", "total_iter": study.total_iter}
+    elif COLLAPSE_MARK in message:
+        status = {"status": "collapsed", "message": message, "total_iter": study.total_iter}
+    else:
+        status = {"status": "failed", "message": message, "total_iter": study.total_iter}
+    if folder.is_dir():
+        atomic_write_text(json.dumps(status, indent=2) + "\n", str(folder / STATUS_FILE))
+    echo(f"  -> {status['status']} {status['message']}".rstrip())
+    return status
+
+
+def test_options(study: Study, method: Method, seed: int) -> Dict[str, Any]:
+    """A test option tree evaluating one run's final weights on the study's benchmarks.
+
+    The network, scale and EMA choice come from the run's own (validated) training options.
+    """
+    opt = load_options(method.opt, study_overrides(study, method, seed), is_train=True)
+    scale = opt["scale"]
+    crop = study.crop_border if study.crop_border is not None else scale
+    datasets = {}
+    for i, bench in enumerate((b for b in study.benchmarks if benchmark_exists(b)), start=1):
+        datasets[f"test_{i}"] = {"name": bench.name, "type": "PairedImageDataset", "dataroot_gt": bench.dataroot_gt,
+                                 "dataroot_lq": bench.dataroot_lq, "filename_tmpl": bench.filename_tmpl,
+                                 "io_backend": {"type": "disk"}}
+    if not datasets:
+        raise DataError(f"{study.file}: none of the benchmarks' folders exist")
+    use_ema = opt["train"].get("ema_decay", 0) > 0
+    metric = {"crop_border": crop, "test_y_channel": study.test_y_channel}
+    return {
+        "name": run_name(study, method, seed),
+        "model_type": "RestorationModel",
+        "scale": scale,
+        "num_gpu": opt["num_gpu"],
+        "datasets": datasets,
+        "network_g": opt["network_g"],
+        "path": {
+            "pretrain_network_g": str(run_dir(study, method, seed) / "models" / "net_g_latest.pth"),
+            "param_key_g": "params_ema" if use_ema else "params",
+            "strict_load_g": True,
+            "results_root": str(eval_dir(study, method, seed)),
+        },
+        "val": {"save_img": False, "metrics": {"psnr": {"type": "calculate_psnr", **metric},
+                                               "ssim": {"type": "calculate_ssim", **metric}}},
+    }
+
+
+def eval_dir(study: Study, method: Method, seed: int) -> Path:
+    """Where the evaluation of one run is written (inside the report folder)."""
+    return study.report_dir / "eval" / run_name(study, method, seed)
+
+
+def evaluate_run(study: Study, method: Method, seed: int, echo: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Evaluate a finished run with test.py (skipped when its metrics already exist).
+
+    Returns:
+        ``metrics.json`` of the run: ``{dataset: {"average": {...}, "images": {...}}}``.
+    """
+    out = eval_dir(study, method, seed)
+    metrics = out / "metrics.json"
+    if metrics.is_file():
+        return json.loads(metrics.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    opt_file = out / "test_options.yml"
+    atomic_write_text(yaml.safe_dump(test_options(study, method, seed), sort_keys=False), str(opt_file))
+    echo(f"evaluate {run_name(study, method, seed)}")
+    proc = subprocess.run([sys.executable, str(REPO / "mcir" / "test.py"), "-opt", str(opt_file)],
+                          cwd=Path.cwd(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DataError(f"{opt_file}: evaluation failed: {(proc.stderr.strip().splitlines() or [''])[-1]}")
+    return json.loads(metrics.read_text())
