@@ -113,3 +113,18 @@ def test_bad_study_is_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path / "missing.yml")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.yml" in err[0]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "options" / "reproduce").glob("*.yml")), ids=lambda p: p.name)
+def test_committed_studies_and_every_run_option_validate(path, monkeypatch):
+    from mcir.options import load_options
+    from mcir.repro.study import study_overrides
+
+    monkeypatch.chdir(REPO)
+    study = load_study(str(path.relative_to(REPO)))
+    assert study.baseline in [m.name for m in study.methods]
+    for method in study.methods:
+        opt = load_options(method.opt, study_overrides(study, method, study.seeds[0]), is_train=True)
+        assert opt["manual_seed"] == study.seeds[0]
+        if study.total_iter:
+            assert opt["train"]["total_iter"] == study.total_iter
