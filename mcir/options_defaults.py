@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from mcir.errors import OptionError
+from mcir.metrics.presets import PRESET_NAMES
 from mcir.options_schema import REQUIRED, Free, Leaf, MapOf, Section, Typed
 from mcir.registry import (
     ARCH_REGISTRY,
@@ -129,6 +130,8 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
                     "tile_overlap": Leaf(INT, default=32),
                     "self_ensemble": Leaf(BOOL, default=False),
                     "metrics": MapOf(metric_spec()),
+                    # Named convention (mcir/metrics/presets.py); explicit metrics add to or replace its entries.
+                    "preset": Leaf(STR, default=None, choices=PRESET_NAMES),
                 }
             ),
             "logger": Section(
