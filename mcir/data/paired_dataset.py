@@ -104,7 +104,8 @@ class PairedImageDataset(Dataset):
         name: Dataset name for messages.
         color: None or ``rgb`` (3 channels; gray images are repeated), ``gray`` (1 channel), ``y`` (luma only).
         pairing: ``auto`` (the first rule that pairs every file) or a rule name: ``filename_tmpl``,
-            ``same_name``, ``id_prefix`` (alias ``reside``, ``ddn``), ``rain_prefix``, ``spa``, ``gopro``, ``did``.
+            ``same_name``, ``id_prefix`` (alias ``reside``, ``ddn``), ``rain_prefix``, ``spa``, ``gopro``,
+            ``scale_suffix``, ``did``.
     """
 
     def __init__(

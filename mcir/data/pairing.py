@@ -19,6 +19,7 @@ rain_prefix    ``rain-<n>`` ↔ ``norain-<n>`` (Rain100L/H, Rain200L/H, Rain12, 
 spa            SPA-Data test ``rain/<name>.png`` ↔ ``gt/<name>gt.png``; training
                ``real_world/<v>/<v>-<f>/<v>-<f>_<x>_<y>.png`` ↔ ``real_world_gt/<v>/<v>_<x>_<y>.png`` (many per GT)
 gopro          ``<scene>/blur/<n>.png`` ↔ ``<scene>/sharp/<n>.png`` with both roots the GoPro split folder
+scale_suffix   ``<stem>x<s>`` ↔ ``<stem>`` (SR sets without ``filename_tmpl``: DIV2K ``0001x4.png``, Set5 ``babyx4.png``)
 did            DID-Data (DID-MDN): one folder of side-by-side images, rainy left half | clean right half;
                only when set explicitly (file names cannot tell)
 ============== ======================================================================================
@@ -186,11 +187,25 @@ def _gopro() -> PairingRule:
     return PairingRule("gopro", to_gt, lambda s: swap(s, "sharp", "blur"), shared_root=True)
 
 
+_SCALE_SUFFIX = re.compile(r"^(.+)x\d+$")
+
+
+def _scale_suffix() -> PairingRule:
+    def to_gt(stem: str) -> Candidates:
+        head, base = _split(stem)
+        m = _SCALE_SUFFIX.match(base)
+        return (head + m.group(1),) if m else None
+
+    return PairingRule("scale_suffix", to_gt, lambda s: s + "x<s>")
+
+
 def _did() -> PairingRule:
     return PairingRule("did", lambda s: (s,), lambda s: s, shared_root=True, side_by_side=True)
 
 
-RULE_NAMES: Tuple[str, ...] = ("filename_tmpl", "same_name", "id_prefix", "rain_prefix", "spa", "gopro", "did")
+RULE_NAMES: Tuple[str, ...] = (
+    "filename_tmpl", "same_name", "id_prefix", "rain_prefix", "spa", "gopro", "scale_suffix", "did"
+)
 ALIASES: Dict[str, str] = {"reside": "id_prefix", "ddn": "id_prefix", "rain1400": "id_prefix"}
 PAIRING_CHOICES: Tuple[str, ...] = ("auto",) + RULE_NAMES + tuple(ALIASES)
 
@@ -213,6 +228,7 @@ def get_rule(name: str, filename_tmpl: str = "{}") -> PairingRule:
         "rain_prefix": _rain_prefix,
         "spa": _spa,
         "gopro": _gopro,
+        "scale_suffix": _scale_suffix,
         "did": _did,
     }
     if name not in makers:
@@ -238,7 +254,8 @@ def auto_rules(filename_tmpl: str, shared_root: bool) -> List[PairingRule]:
     Returns:
         The rules.
     """
-    names = (["filename_tmpl"] if filename_tmpl != "{}" else []) + ["same_name", "id_prefix", "rain_prefix", "spa", "gopro"]
+    names = ["same_name", "id_prefix", "rain_prefix", "spa", "gopro", "scale_suffix"]
+    names = (["filename_tmpl"] if filename_tmpl != "{}" else []) + names
     rules = [get_rule(n, filename_tmpl) for n in names]
     return [r for r in rules if r.shared_root] if shared_root else rules
 
@@ -432,7 +449,7 @@ def find_pairs(
     hint = ""
     if rule == "auto" and best[0] == 0:
         hint = (
-            " (no pairing rule matched every file; set filename_tmpl for names like babyx4.png, or 'pairing:' "
-            "to force a rule, e.g. did for side-by-side DID-Data images)"
+            " (no pairing rule matched every file; set filename_tmpl for other LQ names, e.g. '{}_LR', or "
+            "'pairing:' to force a rule, e.g. did for side-by-side DID-Data images)"
         )
     raise DataError(best[1] + hint)

@@ -37,6 +37,9 @@ def _pair(lq, gt, **kw):
          ["000/000_1_2.png", "001/001_4_5.png"], "{}", "spa",
          [("000/000-3/000-3_1_2.png", "000/000_1_2.png"), ("000/000-7/000-7_1_2.png", "000/000_1_2.png"),
           ("001/001-3/001-3_4_5.png", "001/001_4_5.png")]),
+        # EDSR/DIV2K LR names without a filename_tmpl
+        (["0001x4.png", "babyx4.png"], ["0001.png", "baby.png"], "{}", "scale_suffix",
+         [("0001x4.png", "0001.png"), ("babyx4.png", "baby.png")]),
         # BasicSR-style GoPro trees (blur/<scene>/..., sharp/<scene>/...) pair by relative path
         (["GOPR0384_11_00/000001.png", "GOPR0385_11_01/000001.png"],
          ["GOPR0384_11_00/000001.png", "GOPR0385_11_01/000001.png"], "{}", "same_name",
@@ -122,6 +125,7 @@ def test_sub_images_keep_their_suffix():
     assert [g for _, g in pairing.pairs] == ["1400_s001.png", "1400_s002.png"]
     pairing = _pair(["0001x4_s001.png"], ["0001_s001.png"], filename_tmpl="{}x4")
     assert list(pairing.pairs) == [("0001x4_s001.png", "0001_s001.png")]
+    assert _pair(["0001x4_s001.png"], ["0001_s001.png"]).rule.name == "scale_suffix"
 
 
 def test_listed_gt_selects_samples_and_keeps_list_order():
