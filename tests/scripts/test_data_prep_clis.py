@@ -165,3 +165,15 @@ def test_recursive_lmdb_of_a_gopro_tree_pairs_like_the_folder(clis, tmp_path):
     for i in range(2):
         assert torch.equal(db[i]["lq"], folder[i]["lq"]) and torch.equal(db[i]["gt"], folder[i]["gt"])
     assert clis["create_lmdb"].main(["--input", str(tmp_path / "test"), "--output", str(tmp_path / "flat.lmdb")]) == 2
+
+
+def test_recursive_sub_images_of_a_gopro_tree_mirror_the_folders(clis, tmp_path):
+    img = np.ascontiguousarray(skimage.data.coffee()[:64, :128, ::-1])
+    for kind, pixels in (("sharp", img), ("blur", 255 - img)):
+        imwrite(pixels, tmp_path / "train" / "GOPR0372_07_00" / kind / "000047.png")
+    args = ["--input", str(tmp_path / "train"), "--output", str(tmp_path / "train_sub"), "--crop-size", "64",
+            "--step", "64", "--recursive", "--n-thread", "1"]
+    assert clis["extract_subimages"].main(args) == 0
+    ds = PairedImageDataset(str(tmp_path / "train_sub"), str(tmp_path / "train_sub"), phase="val")
+    assert ds.rule == "gopro" and ds.sample_names == ["GOPR0372_07_00/000047_s001", "GOPR0372_07_00/000047_s002"]
+    torch.testing.assert_close(ds[1]["lq"], 1 - ds[1]["gt"], rtol=0, atol=1e-6)  # blur = 255 - sharp
