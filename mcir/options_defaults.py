@@ -45,7 +45,9 @@ def dataset_spec() -> Typed:
 def sub_dataset_spec() -> Typed:
     """A dataset section inside another dataset (a task of ``MixedDataset``): like ``dataset_spec`` without
     data-loader keys."""
-    return Typed(registry=lambda: DATASET_REGISTRY, default_type="PairedImageDataset", extra={"name": Leaf(STR, default=None)})
+    return Typed(
+        registry=lambda: DATASET_REGISTRY, default_type="PairedImageDataset", extra={"name": Leaf(STR, default=None)}
+    )
 
 
 def metric_spec() -> Typed:

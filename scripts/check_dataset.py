@@ -42,16 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--filename-tmpl", default="{}", help="LQ name template of the GT stem, e.g. '{}x4'")
     parser.add_argument("--meta-info", help="meta_info file selecting the GT images")
     parser.add_argument("--gt-size", type=int, help="training patch size to check the images against")
-    parser.add_argument("--section", action="append", default=[], metavar="KEY",
-                        help="with --opt: only this section (e.g. val_1 or datasets.val_1); repeatable")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="with --opt: override an option")
+    parser.add_argument(
+        "--section",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="with --opt: only this section (e.g. val_1 or datasets.val_1); repeatable",
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="with --opt: override an option"
+    )
     parser.add_argument("--n-thread", type=int, default=4, help="decoding threads (default 4)")
     return parser
 
 
 def _from_folders(args: argparse.Namespace) -> List[Tuple[str, dict]]:
-    cfg = {"type": "PairedImageDataset", "dataroot_gt": args.gt, "scale": args.scale, "pairing": args.pairing,
-           "filename_tmpl": args.filename_tmpl, "meta_info_file": args.meta_info, "phase": "val"}
+    cfg = {
+        "type": "PairedImageDataset",
+        "dataroot_gt": args.gt,
+        "scale": args.scale,
+        "pairing": args.pairing,
+        "filename_tmpl": args.filename_tmpl,
+        "meta_info_file": args.meta_info,
+        "phase": "val",
+    }
     if args.lq:
         cfg["dataroot_lq"] = args.lq
     else:
@@ -68,7 +82,9 @@ def _from_options(args: argparse.Namespace) -> List[Tuple[str, dict]]:
     sections = opt.get("datasets") or {}
     unknown = [s for s in wanted if s not in sections]
     if unknown:
-        raise OptionError(f"no dataset section {', '.join(unknown)} (have: {', '.join(sections)})", args.opt, "--section")
+        raise OptionError(
+            f"no dataset section {', '.join(unknown)} (have: {', '.join(sections)})", args.opt, "--section"
+        )
     out = []
     for key, cfg in sections.items():
         if wanted and key not in wanted:

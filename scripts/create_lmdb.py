@@ -109,7 +109,8 @@ def make_lmdb(
                         # Sizes of re-encoded PNGs are unknown up front; grow and redo this batch.
                         map_size *= 2
                         env.set_mapsize(map_size)
-                entries += [MetaEntry(key + ".png", shape, compress_level) for (_, key), (_, shape) in zip(chunk, encoded)]
+                keys = [key for _, key in chunk]
+                entries += [MetaEntry(key + ".png", shape, compress_level) for key, (_, shape) in zip(keys, encoded)]
                 print(f"  {start + len(chunk)}/{len(items)} images", flush=True)
     finally:
         env.close()

@@ -64,8 +64,15 @@ def gt_names(gt: str, lq: Optional[str], pairing: str, filename_tmpl: str) -> Tu
     if not lq_names:
         raise DataError(f"{lq}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
     shared = os.path.realpath(lq) == os.path.realpath(gt)
-    result = find_pairs(lq_names, names, pairing, filename_tmpl, shared_root=shared,
-                        lq_where=lambda n: os.path.join(lq, n), gt_where=lambda n: os.path.join(gt, n))
+    result = find_pairs(
+        lq_names,
+        names,
+        pairing,
+        filename_tmpl,
+        shared_root=shared,
+        lq_where=lambda n: os.path.join(lq, n),
+        gt_where=lambda n: os.path.join(gt, n),
+    )
     used = dict.fromkeys(g for _, g in result.pairs)
     return list(used), result.rule.name, len(result.pairs)
 

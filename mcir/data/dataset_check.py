@@ -70,7 +70,10 @@ def _check_one(dataset: Dataset, index: int) -> Tuple[Optional[Tuple[int, int, i
             gt, lq = dataset.read_pair(index)
             scale = int(getattr(dataset, "scale", 1))
             if lq is None and min(gt.shape[:2]) < scale:
-                return None, f"{dataset.pairs[index][0]}: image {gt.shape[0]}x{gt.shape[1]} is smaller than scale {scale}"
+                return (
+                    None,
+                    f"{dataset.pairs[index][0]}: image {gt.shape[0]}x{gt.shape[1]} is smaller than scale {scale}",
+                )
             return (gt.shape[0], gt.shape[1], gt.shape[2]), None
         gt = dataset[index]["gt"]
         return (int(gt.shape[-2]), int(gt.shape[-1]), int(gt.shape[0])), None

@@ -85,7 +85,9 @@ class MixedDataset(Dataset):
                 raise OptionError("must be a dataset section", key=key)
             for k in LOADER_KEYS:
                 if cfg.get(k) is not None:
-                    raise OptionError("data-loader keys belong to the MixedDataset section, not to a task", key=f"{key}.{k}")
+                    raise OptionError(
+                        "data-loader keys belong to the MixedDataset section, not to a task", key=f"{key}.{k}"
+                    )
             section = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
             section.setdefault("type", "PairedImageDataset")
             section.setdefault("phase", phase)
@@ -125,7 +127,9 @@ class MixedDataset(Dataset):
             values = [by_task[t] for t in self.tasks]
         elif isinstance(weights, (list, tuple)):
             if len(weights) != len(self.tasks):
-                raise OptionError(f"{len(weights)} weights for {len(self.tasks)} tasks ({', '.join(self.tasks)})", key="weights")
+                raise OptionError(
+                    f"{len(weights)} weights for {len(self.tasks)} tasks ({', '.join(self.tasks)})", key="weights"
+                )
             values = list(weights)
         else:
             raise OptionError(f"must be a mapping task: weight or a list, got {weights!r}", key="weights")
@@ -150,8 +154,10 @@ class MixedDataset(Dataset):
         for task, shape in shapes.items():
             for i, what in enumerate(("gt_size", "scale", "color")):
                 if shape[i] != first[i]:
-                    got = ", ".join(f"{t}: {s[i] if i < 2 else ('1 channel' if s[i] == 1 else '3 channels')}"
-                                    for t, s in shapes.items())
+                    got = ", ".join(
+                        f"{t}: {s[i] if i < 2 else ('1 channel' if s[i] == 1 else '3 channels')}"
+                        for t, s in shapes.items()
+                    )
                     raise OptionError(
                         f"MixedDataset training batches patches of all tasks together, so every task needs the same "
                         f"{what} (got {got})",

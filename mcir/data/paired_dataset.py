@@ -152,7 +152,8 @@ class PairedImageDataset(Dataset):
                     raise DataError(f"{root}: the lmdb io_backend needs a folder ending in .lmdb")
             backend_cfg["db_paths"] = roots
             backend_cfg["client_keys"] = ["lq", "gt"] if self.dataroot_lq else ["gt"]
-            gt_names = [e.key for e in read_meta_info(meta_info_file or os.path.join(self.dataroot_gt, "meta_info.txt"))]
+            gt_meta = meta_info_file or os.path.join(self.dataroot_gt, "meta_info.txt")
+            gt_names = [e.key for e in read_meta_info(gt_meta)]
         elif meta_info_file:
             gt_names = [e.name for e in read_meta_info(meta_info_file)]
             for gt_name in gt_names:

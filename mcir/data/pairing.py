@@ -19,7 +19,7 @@ rain_prefix    ``rain-<n>`` ↔ ``norain-<n>`` (Rain100L/H, Rain200L/H, Rain12, 
 spa            SPA-Data test ``rain/<name>.png`` ↔ ``gt/<name>gt.png``; training
                ``real_world/<v>/<v>-<f>/<v>-<f>_<x>_<y>.png`` ↔ ``real_world_gt/<v>/<v>_<x>_<y>.png`` (many per GT)
 gopro          ``<scene>/blur/<n>.png`` ↔ ``<scene>/sharp/<n>.png`` with both roots the GoPro split folder
-scale_suffix   ``<stem>x<s>`` ↔ ``<stem>`` (SR sets without ``filename_tmpl``: DIV2K ``0001x4.png``, Set5 ``babyx4.png``)
+scale_suffix   ``<stem>x<s>`` ↔ ``<stem>`` (SR sets without ``filename_tmpl``: DIV2K ``0001x4.png``, ``babyx4.png``)
 did            DID-Data (DID-MDN): one folder of side-by-side images, rainy left half | clean right half;
                only when set explicitly (file names cannot tell)
 ============== ======================================================================================

@@ -63,7 +63,9 @@ PRESETS: Dict[str, MetricPreset] = {
     for p in (
         MetricPreset("sr", True, False, None, "super-resolution: Y (float), crop = scale (BasicSR, SwinIR)"),
         MetricPreset("sr_matlab", True, True, None, "super-resolution: Y rounded like MATLAB rgb2ycbcr, crop = scale"),
-        MetricPreset("derain", True, True, 0, "deraining: Y rounded like MATLAB rgb2ycbcr, no crop (MPRNet, Restormer)"),
+        MetricPreset(
+            "derain", True, True, 0, "deraining: Y rounded like MATLAB rgb2ycbcr, no crop (MPRNet, Restormer)"
+        ),
         MetricPreset("deblur_gopro", False, False, 0, "GoPro/HIDE deblurring: RGB, no crop"),
         MetricPreset("dehaze_sots", False, False, 0, "SOTS dehazing: RGB, no crop"),
         MetricPreset("denoise", False, False, 0, "denoising: RGB or grey as given, no crop (KAIR, SwinIR)"),

@@ -113,11 +113,16 @@ def test_jorder_rain200_and_one_folder_training_layouts(shared_data, tmp_path):
         _link(src / "norain" / f"norain-{n}.png", tmp_path / "RainTrainL" / f"norain-{i}.png")
         _link(src / "rain" / f"rain-{n}.png", tmp_path / "RainTrainL" / f"rainstreak-{i}.png")
     jorder = _ds(tmp_path / "Rain200L/rain/X2", tmp_path / "Rain200L/norain")
-    assert jorder.rule == "rain_prefix" and [Path(q).name for _, q in jorder.pairs] == ["norain-1x2.png", "norain-2x2.png"]
+    assert jorder.rule == "rain_prefix" and [Path(q).name for _, q in jorder.pairs] == [
+        "norain-1x2.png",
+        "norain-2x2.png",
+    ]
     np.testing.assert_array_equal(_as_bgr(jorder[1]["lq"]), imread(src / "rain" / "rain-003.png"))
     one = _ds(tmp_path / "RainTrainL", tmp_path / "RainTrainL")
     assert one.rule == "rain_prefix" and [(Path(g).name, Path(q).name) for g, q in one.pairs] == [
-        ("norain-1.png", "rain-1.png"), ("norain-2.png", "rain-2.png")]
+        ("norain-1.png", "rain-1.png"),
+        ("norain-2.png", "rain-2.png"),
+    ]
 
 
 def test_ddn_rain1400_jpgs_fourteen_versions_per_clean_image(shared_data, tmp_path):
@@ -144,13 +149,21 @@ def test_spa_data_test_and_training_layouts(shared_data, tmp_path):
         _link(src / "norain" / f"norain-{n}.png", tmp_path / "real_test_1000" / "gt" / f"{i:03d}gt.png")
         _link(src / "norain" / f"norain-{n}.png", tmp_path / "real_world_gt" / "012" / f"012_{i}_1.png")
         for frame in (3, 4):
-            _link(src / "rain" / f"rain-{n}.png", tmp_path / "real_world" / "012" / f"012-{frame}" / f"012-{frame}_{i}_1.png")
+            _link(
+                src / "rain" / f"rain-{n}.png",
+                tmp_path / "real_world" / "012" / f"012-{frame}" / f"012-{frame}_{i}_1.png",
+            )
     test = _ds(tmp_path / "real_test_1000/rain", tmp_path / "real_test_1000/gt")
     assert test.rule == "spa" and [Path(g).name for g, _ in test.pairs] == ["000gt.png", "001gt.png"]
     assert test.sample_names == ["000", "001"]
     train = _ds(tmp_path / "real_world", tmp_path / "real_world_gt")
     assert train.rule == "spa" and len(train) == 4
-    assert train.sample_names == ["012/012-3/012-3_0_1", "012/012-4/012-4_0_1", "012/012-3/012-3_1_1", "012/012-4/012-4_1_1"]
+    assert train.sample_names == [
+        "012/012-3/012-3_0_1",
+        "012/012-4/012-4_0_1",
+        "012/012-3/012-3_1_1",
+        "012/012-4/012-4_1_1",
+    ]
     np.testing.assert_array_equal(_as_bgr(train[3]["gt"]), imread(src / "norain" / "norain-002.png"))
 
 
@@ -191,8 +204,13 @@ def test_forced_and_unknown_pairing_options(shared_data):
     rain = shared_data / "derain" / "Rain100H"
     with pytest.raises(DataError, match=r"Rain100H/rain/10\.png does not follow the 'rain_prefix' layout"):
         _ds(rain / "rain", rain / "norain", pairing="rain_prefix")
-    cfg = {"type": "PairedImageDataset", "dataroot_gt": str(rain / "norain"), "dataroot_lq": str(rain / "rain"),
-           "phase": "val", "pairing": "rain_prefx"}
+    cfg = {
+        "type": "PairedImageDataset",
+        "dataroot_gt": str(rain / "norain"),
+        "dataroot_lq": str(rain / "rain"),
+        "phase": "val",
+        "pairing": "rain_prefx",
+    }
     with pytest.raises(OptionError, match="did you mean 'rain_prefix'") as err:
         build_dataset(cfg, "datasets.val")
     assert err.value.key == "datasets.val.pairing"
@@ -230,4 +248,6 @@ def test_lmdb_of_a_gopro_split_folder_serves_lq_and_gt_from_one_database(shared_
     db = _ds(tmp_path / "test.lmdb", tmp_path / "test.lmdb")
     folder = _ds(tmp_path / "test", tmp_path / "test")
     assert db.rule == "gopro" and db.pairs == [("GOPR0384_11_00/sharp/000001", "GOPR0384_11_00/blur/000001")]
-    assert torch.equal(db[0]["lq"], folder[0]["lq"]) and torch.equal(db[0]["gt"], img2tensor(imread(src / "norain/norain-001.png")))
+    assert torch.equal(db[0]["lq"], folder[0]["lq"]) and torch.equal(
+        db[0]["gt"], img2tensor(imread(src / "norain/norain-001.png"))
+    )

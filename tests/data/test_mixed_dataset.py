@@ -31,10 +31,17 @@ def tasks(tmp_path):
         imwrite(clean, tmp_path / "dehaze" / "gt" / f"{i}.png")
         imwrite(clean // 2 + 100, tmp_path / "dehaze" / "hazy" / f"{i}_1.png")
     return {
-        "derain": {"dataroot_gt": str(tmp_path / "derain/norain"), "dataroot_lq": str(tmp_path / "derain/rain"),
-                   "gt_size": 32},
-        "dehaze": {"dataroot_gt": str(tmp_path / "dehaze/gt"), "dataroot_lq": str(tmp_path / "dehaze/hazy"),
-                   "gt_size": 32, "use_hflip": True},
+        "derain": {
+            "dataroot_gt": str(tmp_path / "derain/norain"),
+            "dataroot_lq": str(tmp_path / "derain/rain"),
+            "gt_size": 32,
+        },
+        "dehaze": {
+            "dataroot_gt": str(tmp_path / "dehaze/gt"),
+            "dataroot_lq": str(tmp_path / "dehaze/hazy"),
+            "gt_size": 32,
+            "use_hflip": True,
+        },
     }
 
 
@@ -88,7 +95,11 @@ def test_training_batches_mix_tasks_with_equal_patch_shapes(tasks):
 @pytest.mark.parametrize(
     "edit, key, match",
     [
-        (lambda t: t["dehaze"].update(gt_size=48), "datasets.dehaze.gt_size", r"same gt_size \(got derain: 32, dehaze: 48\)"),
+        (
+            lambda t: t["dehaze"].update(gt_size=48),
+            "datasets.dehaze.gt_size",
+            r"same gt_size \(got derain: 32, dehaze: 48\)",
+        ),
         (lambda t: t["dehaze"].pop("gt_size"), "datasets.dehaze.gt_size", "needs a gt_size"),
         (lambda t: t["dehaze"].update(color="gray"), "datasets.dehaze.color", "same color"),
         (lambda t: t["derain"].update(batch_size_per_gpu=2), "datasets.derain.batch_size_per_gpu", "data-loader keys"),
@@ -104,8 +115,12 @@ def test_bad_task_sections_name_the_task_key(tasks, edit, key, match):
 
 @pytest.mark.parametrize(
     "weights, match",
-    [({"derain": 1}, "no weight for dehaze"), ({"derain": 1, "dehaze": 1, "denoise": 1}, "unknown task"),
-     ([1], "1 weights for 2 tasks"), ({"derain": 0, "dehaze": 1}, "positive number")],
+    [
+        ({"derain": 1}, "no weight for dehaze"),
+        ({"derain": 1, "dehaze": 1, "denoise": 1}, "unknown task"),
+        ([1], "1 weights for 2 tasks"),
+        ({"derain": 0, "dehaze": 1}, "positive number"),
+    ],
 )
 def test_bad_weights(tasks, weights, match):
     with pytest.raises(OptionError, match=match) as err:
@@ -117,8 +132,14 @@ def test_option_file_validates_each_task_like_a_dataset_section(tasks, tmp_path)
     opt = yaml.safe_load((REPO / "options/train/SR/demo_EDSR_tiny_x4_T91.yml").read_text())
     opt["scale"] = 1
     opt["network_g"] = {"type": "Identity"}
-    opt["datasets"] = {"train": {"type": "MixedDataset", "datasets": tasks, "weights": {"derain": 2, "dehaze": 1},
-                                 "batch_size_per_gpu": 2}}
+    opt["datasets"] = {
+        "train": {
+            "type": "MixedDataset",
+            "datasets": tasks,
+            "weights": {"derain": 2, "dehaze": 1},
+            "batch_size_per_gpu": 2,
+        }
+    }
     path = tmp_path / "mixed.yml"
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
     resolved = load_options(str(path), ["train.total_iter=1"])

@@ -13,38 +13,91 @@ def _pair(lq, gt, **kw):
 @pytest.mark.parametrize(
     "lq, gt, tmpl, rule, expected",
     [
-        (["babyx4.png", "birdx4.png"], ["baby.png", "bird.png"], "{}x4", "filename_tmpl",
-         [("babyx4.png", "baby.png"), ("birdx4.png", "bird.png")]),
+        (
+            ["babyx4.png", "birdx4.png"],
+            ["baby.png", "bird.png"],
+            "{}x4",
+            "filename_tmpl",
+            [("babyx4.png", "baby.png"), ("birdx4.png", "bird.png")],
+        ),
         (["1.png", "10.png"], ["1.png", "10.png"], "{}", "same_name", [("1.png", "1.png"), ("10.png", "10.png")]),
         # SOTS outdoor: hazy jpg, GT png
-        (["0001_0.8_0.2.jpg", "0002_0.8_0.08.jpg"], ["0001.png", "0002.png"], "{}", "id_prefix",
-         [("0001_0.8_0.2.jpg", "0001.png"), ("0002_0.8_0.08.jpg", "0002.png")]),
+        (
+            ["0001_0.8_0.2.jpg", "0002_0.8_0.08.jpg"],
+            ["0001.png", "0002.png"],
+            "{}",
+            "id_prefix",
+            [("0001_0.8_0.2.jpg", "0001.png"), ("0002_0.8_0.08.jpg", "0002.png")],
+        ),
         # ITS: <id>_<k>_<beta>, ten hazy per clear
-        (["1_1_0.90179.png", "1_2_0.7.png", "2_1_0.8.png"], ["1.png", "2.png"], "{}", "id_prefix",
-         [("1_1_0.90179.png", "1.png"), ("1_2_0.7.png", "1.png"), ("2_1_0.8.png", "2.png")]),
+        (
+            ["1_1_0.90179.png", "1_2_0.7.png", "2_1_0.8.png"],
+            ["1.png", "2.png"],
+            "{}",
+            "id_prefix",
+            [("1_1_0.90179.png", "1.png"), ("1_2_0.7.png", "1.png"), ("2_1_0.8.png", "2.png")],
+        ),
         # DDN-Data / Rain1400: 14 rainy versions per clean image
-        ([f"901_{k}.jpg" for k in (1, 2, 14)], ["901.jpg"], "{}", "id_prefix",
-         [("901_1.jpg", "901.jpg"), ("901_14.jpg", "901.jpg"), ("901_2.jpg", "901.jpg")]),
-        (["rain-001.png", "rain-002.png"], ["norain-001.png", "norain-002.png"], "{}", "rain_prefix",
-         [("rain-001.png", "norain-001.png"), ("rain-002.png", "norain-002.png")]),
+        (
+            [f"901_{k}.jpg" for k in (1, 2, 14)],
+            ["901.jpg"],
+            "{}",
+            "id_prefix",
+            [("901_1.jpg", "901.jpg"), ("901_14.jpg", "901.jpg"), ("901_2.jpg", "901.jpg")],
+        ),
+        (
+            ["rain-001.png", "rain-002.png"],
+            ["norain-001.png", "norain-002.png"],
+            "{}",
+            "rain_prefix",
+            [("rain-001.png", "norain-001.png"), ("rain-002.png", "norain-002.png")],
+        ),
         (["rain-x001.png"], ["norain-x001.png"], "{}", "rain_prefix", [("rain-x001.png", "norain-x001.png")]),
         # JORDER's Rain100/200 training tree: rain/X2/norain-<n>x2.png
-        (["norain-1x2.png", "norain-2x2.png"], ["norain-1.png", "norain-2.png"], "{}", "rain_prefix",
-         [("norain-1x2.png", "norain-1.png"), ("norain-2x2.png", "norain-2.png")]),
-        (["000.png", "001.png"], ["000gt.png", "001gt.png"], "{}", "spa",
-         [("000.png", "000gt.png"), ("001.png", "001gt.png")]),
-        (["000/000-3/000-3_1_2.png", "000/000-7/000-7_1_2.png", "001/001-3/001-3_4_5.png"],
-         ["000/000_1_2.png", "001/001_4_5.png"], "{}", "spa",
-         [("000/000-3/000-3_1_2.png", "000/000_1_2.png"), ("000/000-7/000-7_1_2.png", "000/000_1_2.png"),
-          ("001/001-3/001-3_4_5.png", "001/001_4_5.png")]),
+        (
+            ["norain-1x2.png", "norain-2x2.png"],
+            ["norain-1.png", "norain-2.png"],
+            "{}",
+            "rain_prefix",
+            [("norain-1x2.png", "norain-1.png"), ("norain-2x2.png", "norain-2.png")],
+        ),
+        (
+            ["000.png", "001.png"],
+            ["000gt.png", "001gt.png"],
+            "{}",
+            "spa",
+            [("000.png", "000gt.png"), ("001.png", "001gt.png")],
+        ),
+        (
+            ["000/000-3/000-3_1_2.png", "000/000-7/000-7_1_2.png", "001/001-3/001-3_4_5.png"],
+            ["000/000_1_2.png", "001/001_4_5.png"],
+            "{}",
+            "spa",
+            [
+                ("000/000-3/000-3_1_2.png", "000/000_1_2.png"),
+                ("000/000-7/000-7_1_2.png", "000/000_1_2.png"),
+                ("001/001-3/001-3_4_5.png", "001/001_4_5.png"),
+            ],
+        ),
         # EDSR/DIV2K LR names without a filename_tmpl
-        (["0001x4.png", "babyx4.png"], ["0001.png", "baby.png"], "{}", "scale_suffix",
-         [("0001x4.png", "0001.png"), ("babyx4.png", "baby.png")]),
+        (
+            ["0001x4.png", "babyx4.png"],
+            ["0001.png", "baby.png"],
+            "{}",
+            "scale_suffix",
+            [("0001x4.png", "0001.png"), ("babyx4.png", "baby.png")],
+        ),
         # BasicSR-style GoPro trees (blur/<scene>/..., sharp/<scene>/...) pair by relative path
-        (["GOPR0384_11_00/000001.png", "GOPR0385_11_01/000001.png"],
-         ["GOPR0384_11_00/000001.png", "GOPR0385_11_01/000001.png"], "{}", "same_name",
-         [("GOPR0384_11_00/000001.png", "GOPR0384_11_00/000001.png"),
-          ("GOPR0385_11_01/000001.png", "GOPR0385_11_01/000001.png")]),
+        (
+            ["GOPR0384_11_00/000001.png", "GOPR0385_11_01/000001.png"],
+            ["GOPR0384_11_00/000001.png", "GOPR0385_11_01/000001.png"],
+            "{}",
+            "same_name",
+            [
+                ("GOPR0384_11_00/000001.png", "GOPR0384_11_00/000001.png"),
+                ("GOPR0385_11_01/000001.png", "GOPR0385_11_01/000001.png"),
+            ],
+        ),
     ],
 )
 def test_auto_picks_the_layout_rule(lq, gt, tmpl, rule, expected):

@@ -21,8 +21,13 @@ def test_presets_define_psnr_and_ssim_conventions():
     assert set(PRESET_NAMES) == {"sr", "sr_matlab", "derain", "deblur_gopro", "dehaze_sots", "denoise"}
     sr = preset_metrics("sr", scale=3)
     assert list(sr) == ["psnr", "ssim"] and sr["ssim"]["type"] == "calculate_ssim"
-    assert sr["psnr"] == {"type": "calculate_psnr", "crop_border": 3, "test_y_channel": True, "round_y": False,
-                          "better": "higher"}
+    assert sr["psnr"] == {
+        "type": "calculate_psnr",
+        "crop_border": 3,
+        "test_y_channel": True,
+        "round_y": False,
+        "better": "higher",
+    }
     assert preset_metrics("derain", scale=4)["psnr"]["crop_border"] == 0
     assert preset_metrics("derain")["ssim"]["round_y"] is True
     for name in ("deblur_gopro", "dehaze_sots", "denoise"):
@@ -32,7 +37,10 @@ def test_presets_define_psnr_and_ssim_conventions():
 
 
 def test_explicit_metrics_replace_or_extend_the_preset():
-    explicit = {"psnr": {"type": "calculate_psnr", "crop_border": 0}, "psnr_rgb": {"type": "calculate_psnr", "crop_border": 4}}
+    explicit = {
+        "psnr": {"type": "calculate_psnr", "crop_border": 0},
+        "psnr_rgb": {"type": "calculate_psnr", "crop_border": 4},
+    }
     merged = resolve_metrics("sr", explicit, scale=4)
     assert list(merged) == ["psnr", "ssim", "psnr_rgb"]
     assert merged["psnr"] == {"type": "calculate_psnr", "crop_border": 0} and merged["ssim"]["crop_border"] == 4
@@ -49,8 +57,13 @@ def _options_file(tmp_path: Path, val: dict) -> str:
 
 def test_val_preset_option_fills_metrics_at_load_time(tmp_path):
     opt = load_options(_options_file(tmp_path, {"preset": "sr_matlab"}), is_train=False)
-    assert opt["val"]["metrics"]["ssim"] == {"type": "calculate_ssim", "crop_border": 4, "test_y_channel": True,
-                                              "round_y": True, "better": "higher"}
+    assert opt["val"]["metrics"]["ssim"] == {
+        "type": "calculate_ssim",
+        "crop_border": 4,
+        "test_y_channel": True,
+        "round_y": True,
+        "better": "higher",
+    }
     with pytest.raises(OptionError, match=r"val\.preset: must be one of .*'derain'") as err:
         load_options(_options_file(tmp_path, {"preset": "deraining"}), is_train=False)
     assert err.value.file.endswith("opt.yml")
@@ -64,8 +77,10 @@ def _run(tmp_path: Path, opt: str, *args: str) -> dict:
 
 @pytest.mark.parametrize("preset, psnr, ssim", [("sr", 28.4305, 0.8113), ("sr_matlab", 28.4176, 0.8102)])
 def test_sr_presets_on_bundled_set5_bicubic_x4(tmp_path, preset, psnr, ssim):
-    sets = [f"datasets.test_1.dataroot_gt={REPO / 'datasets/Set5/HR'}",
-            f"datasets.test_1.dataroot_lq={REPO / 'datasets/Set5/LR_bicubic/X4'}"]
+    sets = [
+        f"datasets.test_1.dataroot_gt={REPO / 'datasets/Set5/HR'}",
+        f"datasets.test_1.dataroot_lq={REPO / 'datasets/Set5/LR_bicubic/X4'}",
+    ]
     args = [a for s in sets for a in ("--set", s)]
     # --preset replaces the file's metrics (here: the same psnr/ssim names with crop 4, float Y)
     avg = _run(tmp_path, str(BICUBIC), "--preset", preset, *args)["Set5"]["average"]
@@ -73,9 +88,16 @@ def test_sr_presets_on_bundled_set5_bicubic_x4(tmp_path, preset, psnr, ssim):
 
 
 def _identity_options(tmp_path: Path, sets: dict) -> str:
-    opt = {"name": "input", "model_type": "RestorationModel", "scale": 1, "network_g": {"type": "Identity"},
-           "datasets": {f"test_{i}": {"name": name, "dataroot_lq": str(lq), "dataroot_gt": str(gt)}
-                        for i, (name, (lq, gt)) in enumerate(sets.items(), 1)}}
+    opt = {
+        "name": "input",
+        "model_type": "RestorationModel",
+        "scale": 1,
+        "network_g": {"type": "Identity"},
+        "datasets": {
+            f"test_{i}": {"name": name, "dataroot_lq": str(lq), "dataroot_gt": str(gt)}
+            for i, (name, (lq, gt)) in enumerate(sets.items(), 1)
+        },
+    }
     path = tmp_path / "identity.yml"
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
     return str(path)

@@ -103,26 +103,51 @@ def test_check_dataset_sizes_against_the_scale(clis, tmp_path, capsys):
     img = np.ascontiguousarray(skimage.data.astronaut()[:64, :64, ::-1])
     imwrite(img, tmp_path / "HR" / "a.png")
     imwrite(img[::2, ::2], tmp_path / "LR" / "X2" / "ax2.png")
-    assert clis["check_dataset"].main(["--gt", str(tmp_path / "HR"), "--lq", str(tmp_path / "LR/X2"), "--scale", "2"]) == 0
+    assert (
+        clis["check_dataset"].main(["--gt", str(tmp_path / "HR"), "--lq", str(tmp_path / "LR/X2"), "--scale", "2"]) == 0
+    )
     assert "pairing rule scale_suffix, GT 64x64" in capsys.readouterr().out
-    assert clis["check_dataset"].main(["--gt", str(tmp_path / "HR"), "--lq", str(tmp_path / "LR/X2"), "--scale", "4"]) == 1
+    assert (
+        clis["check_dataset"].main(["--gt", str(tmp_path / "HR"), "--lq", str(tmp_path / "LR/X2"), "--scale", "4"]) == 1
+    )
     assert "GT size 64x64 does not match LQ size 32x32 at scale 4" in capsys.readouterr().out
 
 
 def test_check_dataset_option_file_sections_and_bad_file(clis, reside, tmp_path, capsys):
-    opt = {"name": "x", "scale": 1, "network_g": {"type": "Identity"}, "datasets": {
-        "train": {"type": "MixedDataset", "datasets": {
-            "dehaze": {"dataroot_gt": str(reside / "clear"), "dataroot_lq": str(reside / "hazy"), "gt_size": 64},
-            "same": {"dataroot_gt": str(reside / "clear"), "dataroot_lq": str(reside / "clear"), "pairing": "did",
-                     "gt_size": 64}}},
-        "val_1": {"name": "hazy", "dataroot_gt": str(reside / "clear"), "dataroot_lq": str(reside / "hazy")}}}
+    opt = {
+        "name": "x",
+        "scale": 1,
+        "network_g": {"type": "Identity"},
+        "datasets": {
+            "train": {
+                "type": "MixedDataset",
+                "datasets": {
+                    "dehaze": {
+                        "dataroot_gt": str(reside / "clear"),
+                        "dataroot_lq": str(reside / "hazy"),
+                        "gt_size": 64,
+                    },
+                    "same": {
+                        "dataroot_gt": str(reside / "clear"),
+                        "dataroot_lq": str(reside / "clear"),
+                        "pairing": "did",
+                        "gt_size": 64,
+                    },
+                },
+            },
+            "val_1": {"name": "hazy", "dataroot_gt": str(reside / "clear"), "dataroot_lq": str(reside / "hazy")},
+        },
+    }
     path = tmp_path / "opt.yml"
     path.write_text(yaml.safe_dump(opt, sort_keys=False))
     assert clis["check_dataset"].main(["--opt", str(path), "--section", "val_1"]) == 0
     assert "datasets.val_1 (hazy): 6 pairs" in capsys.readouterr().out
     assert clis["check_dataset"].main(["--opt", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "datasets.train.datasets.dehaze: 6 pairs" in out and "datasets.train.datasets.same: 3 pairs, pairing rule did" in out
+    assert (
+        "datasets.train.datasets.dehaze: 6 pairs" in out
+        and "datasets.train.datasets.same: 3 pairs, pairing rule did" in out
+    )
     assert clis["check_dataset"].main(["--opt", str(path), "--set", "datasets.train.datasets.same.gt_size=32"]) == 1
     assert "same gt_size" in capsys.readouterr().out
     assert clis["check_dataset"].main(["--opt", str(path), "--section", "test_9"]) == 1
@@ -133,7 +158,10 @@ def test_check_dataset_option_file_sections_and_bad_file(clis, reside, tmp_path,
 def test_check_dataset_runs_as_a_script(reside):
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "check_dataset.py"), "--gt", str(reside / "nowhere")],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "nowhere: dataroot_gt folder does not exist" in proc.stdout and "1 problem(s)" in proc.stdout
@@ -142,8 +170,18 @@ def test_check_dataset_runs_as_a_script(reside):
 def test_sub_images_of_a_paired_layout_still_pair(clis, reside, tmp_path):
     sub = tmp_path / "sub"
     for folder in ("hazy", "clear"):
-        args = ["--input", str(reside / folder), "--output", str(sub / folder), "--crop-size", "64", "--step", "64",
-                "--n-thread", "1"]
+        args = [
+            "--input",
+            str(reside / folder),
+            "--output",
+            str(sub / folder),
+            "--crop-size",
+            "64",
+            "--step",
+            "64",
+            "--n-thread",
+            "1",
+        ]
         assert clis["extract_subimages"].main(args) == 0
     ds = PairedImageDataset(str(sub / "clear"), str(sub / "hazy"), phase="val")
     assert ds.rule == "id_prefix" and len(ds) == 6 * 4  # four 64x64 crops (2 rows incl. the border row x 2)
@@ -157,8 +195,20 @@ def test_recursive_lmdb_of_a_gopro_tree_pairs_like_the_folder(clis, tmp_path):
     for scene in ("GOPR0384_11_00", "GOPR0385_11_01"):
         imwrite(img, tmp_path / "test" / scene / "sharp" / "000001.png")
         imwrite(255 - img, tmp_path / "test" / scene / "blur" / "000001.png")
-    assert clis["create_lmdb"].main(["--input", str(tmp_path / "test"), "--output", str(tmp_path / "test.lmdb"),
-                                     "--recursive", "--n-thread", "1"]) == 0
+    assert (
+        clis["create_lmdb"].main(
+            [
+                "--input",
+                str(tmp_path / "test"),
+                "--output",
+                str(tmp_path / "test.lmdb"),
+                "--recursive",
+                "--n-thread",
+                "1",
+            ]
+        )
+        == 0
+    )
     db = PairedImageDataset(str(tmp_path / "test.lmdb"), str(tmp_path / "test.lmdb"), phase="val")
     folder = PairedImageDataset(str(tmp_path / "test"), str(tmp_path / "test"), phase="val")
     assert db.rule == folder.rule == "gopro" and db.sample_names == folder.sample_names
@@ -171,8 +221,19 @@ def test_recursive_sub_images_of_a_gopro_tree_mirror_the_folders(clis, tmp_path)
     img = np.ascontiguousarray(skimage.data.coffee()[:64, :128, ::-1])
     for kind, pixels in (("sharp", img), ("blur", 255 - img)):
         imwrite(pixels, tmp_path / "train" / "GOPR0372_07_00" / kind / "000047.png")
-    args = ["--input", str(tmp_path / "train"), "--output", str(tmp_path / "train_sub"), "--crop-size", "64",
-            "--step", "64", "--recursive", "--n-thread", "1"]
+    args = [
+        "--input",
+        str(tmp_path / "train"),
+        "--output",
+        str(tmp_path / "train_sub"),
+        "--crop-size",
+        "64",
+        "--step",
+        "64",
+        "--recursive",
+        "--n-thread",
+        "1",
+    ]
     assert clis["extract_subimages"].main(args) == 0
     ds = PairedImageDataset(str(tmp_path / "train_sub"), str(tmp_path / "train_sub"), phase="val")
     assert ds.rule == "gopro" and ds.sample_names == ["GOPR0372_07_00/000047_s001", "GOPR0372_07_00/000047_s002"]
