@@ -95,7 +95,8 @@ class PairedImageDataset(Dataset):
         phase: ``train`` (random crop + flips) or ``val`` / ``test`` (whole images).
         scale: LQ -> GT upscaling factor (1 for same-size restoration).
         io_backend: ``{'type': 'disk'}`` or ``{'type': 'lmdb'}``; None picks LMDB when the roots end in ``.lmdb``.
-        meta_info_file: Text file listing GT names (first token of each line).
+        meta_info_file: Text file listing GT names (first token of each line); selects the GT images, each paired
+            with its LQ file(s) by the pairing rule (LMDB: replaces the GT database's own meta_info.txt).
         filename_tmpl: LQ name template applied to the GT stem, e.g. ``{}x4``.
         gt_size: GT patch size for training (a multiple of ``scale``); None trains on whole images.
         use_hflip: Random horizontal flips in training.
@@ -186,16 +187,20 @@ class PairedImageDataset(Dataset):
     def _pair(self, gt_names: List[str], rule: str, listed: bool) -> Pairing:
         """Pair the LQ files with ``gt_names`` by ``rule`` (see :func:`mcir.data.pairing.find_pairs`)."""
         lq_root = str(self.dataroot_lq)
-        if self.backend_kind == "lmdb":
+        lmdb = self.backend_kind == "lmdb"
+
+        def lq_where(name: str) -> str:
+            return f"{lq_root}:{name}" if lmdb else os.path.join(lq_root, name)
+
+        def gt_where(name: str) -> str:
+            return f"{self.dataroot_gt}:{name}" if lmdb else os.path.join(self.dataroot_gt, name)
+
+        if lmdb:
             lq_names = [e.key for e in read_meta_info(os.path.join(lq_root, "meta_info.txt"))]
-            lq_where = lambda n: f"{lq_root}:{n}"  # noqa: E731
-            gt_where = lambda n: f"{self.dataroot_gt}:{n}"  # noqa: E731
         else:
             lq_names = list_images(lq_root)
             if not lq_names:
                 raise DataError(f"{lq_root}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
-            lq_where = lambda n: os.path.join(lq_root, n)  # noqa: E731
-            gt_where = lambda n: os.path.join(self.dataroot_gt, n)  # noqa: E731
         shared = os.path.realpath(lq_root) == os.path.realpath(self.dataroot_gt)
         return find_pairs(
             lq_names, gt_names, rule, self.filename_tmpl, shared_root=shared, gt_listed=listed,
