@@ -48,7 +48,7 @@ def _header_size(path: str) -> Tuple[int, int]:
 
 
 def _center_crop(img: np.ndarray, h: int, w: int, path: str) -> np.ndarray:
-    """Crop the centre ``h x w`` of ``img`` (RESIDE GT keep a frame the hazy images lack)."""
+    """Crop the centre ``h x w`` of ``img`` (a RESIDE GT larger than its hazy image, as FFA-Net crops it)."""
     h_img, w_img = img.shape[:2]
     if h_img < h or w_img < w:
         raise DataError(f"{path}: GT size {h_img}x{w_img} is smaller than the LQ size {h}x{w}")

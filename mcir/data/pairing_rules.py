@@ -9,10 +9,10 @@ rule           layout (LQ ↔ GT)
 filename_tmpl  ``<tmpl.format(stem)>`` ↔ ``<stem>`` (BasicSR SR: ``LR_bicubic/X4/babyx4.png`` ↔ ``HR/baby.png``)
 same_name      same relative path (Rain100H ``rain/1.png`` ↔ ``norain/1.png``, Rain13K ``input/`` ↔ ``target/``,
                DehazeFormer's SOTS ``hazy/`` ↔ ``GT/``, GoPro ``blur/<scene>/x.png`` ↔ ``sharp/<scene>/x.png``)
-id_prefix      ``<id>_<k>[_<beta>]`` ↔ ``<id>``, several LQ per GT; the GT is centre-cropped to the LQ size when it
-               is larger (RESIDE ITS/OTS/SOTS ``hazy/1400_1.png`` ↔ ``gt/1400.png``, whose indoor GT keep the
-               640x480 NYU frame; DDN-Data/Rain1400 ``rainy_image/1_1.jpg`` ↔ ``ground_truth/1.jpg``).
-               Aliases: ``reside``, ``ddn``
+id_prefix      ``<id>_<k>[_<beta>]`` ↔ ``<id>``, several LQ per GT (RESIDE ITS/OTS/SOTS ``hazy/1400_1.png`` ↔
+               ``gt/1400.png``; DDN-Data/Rain1400 ``rainy_image/1_1.jpg`` ↔ ``ground_truth/1.jpg``); a GT larger
+               than its LQ is centre-cropped to the LQ size, as FFA-Net's RESIDE loader does.
+               Aliases: ``reside``, ``ddn``, ``rain1400``
 rain_prefix    ``rain-<n>`` ↔ ``norain-<n>`` (Rain100L/H, Rain200L/H, Rain12, also ``rain-x<n>``), and JORDER's
                ``rain/X2/norain-<n>x2.png`` ↔ ``norain/norain-<n>.png``; one shared folder works too
                (RainTrainL: ``rain-1.png``, ``norain-1.png``, ``rainstreak-1.png`` side by side)

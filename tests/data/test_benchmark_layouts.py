@@ -42,7 +42,7 @@ def _create_lmdb(src: Path, out: Path, *extra: str) -> None:
 
 @pytest.fixture()
 def reside(shared_data, tmp_path):
-    """Official RESIDE/SOTS layout: hazy/<id>_<k>.png, gt/<id>.png; 1401's GT keeps a 10-pixel frame (640x480)."""
+    """RESIDE/SOTS layout: hazy/<id>_<k>.png, gt/<id>.png; 1401's GT gets a 10-pixel frame (640x480) to be cropped."""
     sots = shared_data / "dehaze" / "SOTS-indoor"
     root = tmp_path / "SOTS" / "indoor"
     _link(sots / "hazy" / "1401_2.png", root / "hazy" / "1401_2.png")
