@@ -131,6 +131,9 @@ def load_options(
             file=file,
             key="logger.wandb.project",
         )
+    from mcir.metrics.presets import apply_preset
+
+    apply_preset(resolved, file)
     resolved["opt_path"] = str(p.resolve())
     resolved["is_train"] = is_train
     return resolved

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from mcir.errors import OptionError
+from mcir.metrics.presets import PRESET_NAMES
 from mcir.options_schema import REQUIRED, Free, Leaf, MapOf, Section, Typed
 from mcir.registry import (
     ARCH_REGISTRY,
@@ -38,6 +39,14 @@ def dataset_spec() -> Typed:
             "pin_memory": Leaf(BOOL, default=False),
             "prefetch_mode": Leaf(STR, default=None, choices=("cpu", "cuda")),
         },
+    )
+
+
+def sub_dataset_spec() -> Typed:
+    """A dataset section inside another dataset (a task of ``MixedDataset``): like ``dataset_spec`` without
+    data-loader keys."""
+    return Typed(
+        registry=lambda: DATASET_REGISTRY, default_type="PairedImageDataset", extra={"name": Leaf(STR, default=None)}
     )
 
 
@@ -126,6 +135,8 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
                     "tile_overlap": Leaf(INT, default=32),
                     "self_ensemble": Leaf(BOOL, default=False),
                     "metrics": MapOf(metric_spec()),
+                    # Named convention (mcir/metrics/presets.py); explicit metrics add to or replace its entries.
+                    "preset": Leaf(STR, default=None, choices=PRESET_NAMES),
                 }
             ),
             "logger": Section(

@@ -144,12 +144,16 @@ def validate_typed(spec: Typed, value: Any, key: str, file: Optional[str]) -> Di
     params, hints = _signature_params(target)
     allowed = {n: p for n, p in params.items() if n not in spec.injected}
     valid_keys = set(allowed) | set(spec.extra) | {"type"}
+    # A class may describe arguments its signature cannot (e.g. MixedDataset's nested dataset sections).
+    own = target.option_fields() if callable(getattr(target, "option_fields", None)) else {}
     for k, v in list(out.items()):
         if k == "type":
             continue
         sub = _join(key, k)
         if k in spec.extra:
             out[k] = _validate(spec.extra[k], v, sub, file)
+        elif k in own and k in allowed:
+            out[k] = _validate(own[k], v, sub, file)
         elif k in allowed:
             out[k] = _check_annotation(allowed[k], hints.get(k), v, sub, file)
         else:

@@ -16,7 +16,16 @@ from mcir.errors import OptionError  # noqa: E402
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the test command."""
-    return base_parser("Evaluate an mcir model on test sets and write metrics tables.")
+    from mcir.metrics.presets import PRESETS
+
+    parser = base_parser("Evaluate an mcir model on test sets and write metrics tables.")
+    names = "; ".join(f"{p.name}: {p.summary}" for p in PRESETS.values())
+    parser.add_argument(
+        "--preset", metavar="NAME", default=None,
+        help=f"score with this metric convention instead of the option file's val.metrics (--set "
+        f"val.metrics.<name>=... still adds to it): {names}",
+    )
+    return parser
 
 
 def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -67,7 +76,10 @@ def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 def _body(args: argparse.Namespace) -> Dict[str, Any]:
     from mcir.options import load_options
 
-    opt = load_options(args.opt, args.set, is_train=False)
+    # The command line is more explicit than the file: --preset replaces the file's metrics, later --set adds.
+    preset = ["val.metrics={}", f"val.preset={args.preset}"] if args.preset else []
+    overrides = preset + list(args.set)
+    opt = load_options(args.opt, overrides, is_train=False)
     return evaluate_all(opt)
 
 

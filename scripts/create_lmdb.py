@@ -8,7 +8,7 @@ import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import lmdb
@@ -18,6 +18,7 @@ if importlib.util.find_spec("mcir") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcir.data.meta_info import MetaEntry, is_image_file, write_meta_info
+from mcir.data.pairing import list_images as list_image_names
 from mcir.errors import MCIRError
 from mcir.utils.img_util import imread
 
@@ -28,26 +29,34 @@ class UsageError(Exception):
     """A bad command line or file-system state (exit status 2)."""
 
 
-def list_images(folder: Path) -> List[Path]:
-    """Image files directly inside ``folder``, sorted by name, with unique ascii stems.
+def list_images(folder: Path, recursive: bool = False) -> List[Tuple[Path, str]]:
+    """Image files of ``folder`` with their LMDB keys, sorted; keys must be unique ascii without spaces.
 
     Args:
         folder: Input folder.
+        recursive: Include sub-folders; keys are then relative paths without extension
+            (``GOPR0384_11_00/blur/000001``), so nested layouts (GoPro, SPA-Data) keep their pairing.
 
     Returns:
-        The image paths.
+        ``(path, key)`` pairs.
     """
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p.name))
+    if recursive:
+        paths = [folder / rel for rel in list_image_names(str(folder))]
+    else:
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p.name))
     if not paths:
         raise UsageError(f"no images (png, jpg, jpeg, bmp, tif, tiff) in {folder}")
-    seen = {}
+    seen: Dict[str, Path] = {}
+    items = []
     for p in paths:
-        if not p.stem.isascii() or " " in p.stem:
+        key = p.relative_to(folder).with_suffix("").as_posix()
+        if not key.isascii() or " " in key:
             raise UsageError(f"{p}: LMDB keys must be ascii without spaces")
-        if p.stem in seen:
-            raise UsageError(f"{p} and {seen[p.stem]} would share the key '{p.stem}'")
-        seen[p.stem] = p
-    return paths
+        if key in seen:
+            raise UsageError(f"{p} and {seen[key]} would share the key '{key}'")
+        seen[key] = p
+        items.append((p, key))
+    return items
 
 
 def encode_png(path: Path, compress_level: int) -> Tuple[bytes, Tuple[int, int, int]]:
@@ -68,12 +77,12 @@ def encode_png(path: Path, compress_level: int) -> Tuple[bytes, Tuple[int, int, 
 
 
 def make_lmdb(
-    paths: Sequence[Path], lmdb_path: Path, compress_level: int = 1, n_thread: int = 4, batch: int = 5000
+    items: Sequence[Tuple[Path, str]], lmdb_path: Path, compress_level: int = 1, n_thread: int = 4, batch: int = 5000
 ) -> List[MetaEntry]:
     """Write images into a new LMDB at ``lmdb_path`` (which must not exist) and its meta_info.txt.
 
     Args:
-        paths: Images; keys are their stems.
+        items: ``(image path, key)`` pairs (see :func:`list_images`).
         lmdb_path: Database folder to create.
         compress_level: PNG compression level of the stored values.
         n_thread: Reader/encoder threads.
@@ -82,26 +91,27 @@ def make_lmdb(
     Returns:
         The meta_info entries written.
     """
-    map_size = max(_MIN_MAP_SIZE, 4 * sum(p.stat().st_size for p in paths))
+    map_size = max(_MIN_MAP_SIZE, 4 * sum(p.stat().st_size for p, _ in items))
     env = lmdb.open(str(lmdb_path), map_size=map_size)
     entries: List[MetaEntry] = []
     try:
         with ThreadPoolExecutor(max_workers=max(1, n_thread)) as pool:
-            for start in range(0, len(paths), batch):
-                chunk = paths[start : start + batch]
-                encoded = list(pool.map(lambda p: encode_png(p, compress_level), chunk))
+            for start in range(0, len(items), batch):
+                chunk = items[start : start + batch]
+                encoded = list(pool.map(lambda item: encode_png(item[0], compress_level), chunk))
                 while True:
                     try:
                         with env.begin(write=True) as txn:
-                            for p, (value, _) in zip(chunk, encoded):
-                                txn.put(p.stem.encode("ascii"), value)
+                            for (_, key), (value, _) in zip(chunk, encoded):
+                                txn.put(key.encode("ascii"), value)
                         break
                     except lmdb.MapFullError:
                         # Sizes of re-encoded PNGs are unknown up front; grow and redo this batch.
                         map_size *= 2
                         env.set_mapsize(map_size)
-                entries += [MetaEntry(p.stem + ".png", shape, compress_level) for p, (_, shape) in zip(chunk, encoded)]
-                print(f"  {start + len(chunk)}/{len(paths)} images", flush=True)
+                keys = [key for _, key in chunk]
+                entries += [MetaEntry(key + ".png", shape, compress_level) for key, (_, shape) in zip(keys, encoded)]
+                print(f"  {start + len(chunk)}/{len(items)} images", flush=True)
     finally:
         env.close()
     write_meta_info(lmdb_path / "meta_info.txt", entries)
@@ -118,12 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pack a folder of images into a BasicSR-compatible LMDB (keys = file stems, PNG values, "
         "meta_info.txt lines '<stem>.png (h,w,c) <level>')."
     )
-    parser.add_argument("--input", required=True, help="folder of images (not recursive)")
+    parser.add_argument("--input", required=True, help="folder of images (not recursive unless --recursive)")
     parser.add_argument("--output", required=True, help="new database folder, ending in .lmdb")
     parser.add_argument("--compress-level", type=int, default=1, choices=range(10), metavar="0-9",
                         help="PNG compression level of the stored images (default 1)")
     parser.add_argument("--n-thread", type=int, default=4, help="reader threads (default 4)")
     parser.add_argument("--batch", type=int, default=5000, help="images per write transaction (default 5000)")
+    parser.add_argument("--recursive", action="store_true",
+                        help="include sub-folders, keyed by relative path (GoPro <scene>/blur/<n>, SPA-Data trees); "
+                        "a paired layout needs one LMDB per root, or one for both when LQ and GT share a folder")
     return parser
 
 
@@ -150,13 +163,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UsageError(f"{tmp} exists (left by an interrupted run?); remove it first")
         if args.batch < 1 or args.n_thread < 1:
             raise UsageError("--batch and --n-thread must be >= 1")
-        paths = list_images(src)
+        items = list_images(src, args.recursive)
     except UsageError as exc:
         print(f"create_lmdb: error: {exc}", file=sys.stderr)
         return 2
-    print(f"create_lmdb: {len(paths)} images from {src} -> {out}", flush=True)
+    print(f"create_lmdb: {len(items)} images from {src} -> {out}", flush=True)
     try:
-        entries = make_lmdb(paths, tmp, args.compress_level, args.n_thread, args.batch)
+        entries = make_lmdb(items, tmp, args.compress_level, args.n_thread, args.batch)
         tmp.rename(out)
     except (MCIRError, OSError, lmdb.Error) as exc:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,6 +17,7 @@ if importlib.util.find_spec("mcir") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcir.data.meta_info import is_image_file
+from mcir.data.pairing import list_images
 from mcir.errors import MCIRError
 from mcir.utils.img_util import imread, imwrite
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Crop every image of a folder into crop-size x crop-size sub-images every step pixels "
         "(plus a border crop when the leftover is wider than thresh-size), named <stem>_s001.png, ..."
     )
-    parser.add_argument("--input", required=True, help="folder of images (not recursive)")
+    parser.add_argument("--input", required=True, help="folder of images (not recursive unless --recursive)")
     parser.add_argument("--output", required=True, help="output folder (must be new or empty)")
     parser.add_argument("--crop-size", type=int, default=480, help="sub-image side (default 480; divide by s for LR)")
     parser.add_argument("--step", type=int, default=240, help="stride (default 240)")
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PNG compression level (default 3)")
     parser.add_argument("--strip-scale-suffix", action="store_true",
                         help="drop a trailing x<N> from stems (0001x4.png -> 0001_s001.png) so LR and HR names match")
+    parser.add_argument("--recursive", action="store_true",
+                        help="include sub-folders, mirrored in the output (GoPro <scene>/blur|sharp trees)")
     return parser
 
 
@@ -112,7 +115,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         problem = f"output {out} already exists and is not an empty folder"
     elif min(args.crop_size, args.step, args.n_thread) < 1 or args.thresh_size < 0:
         problem = "--crop-size, --step and --n-thread must be >= 1, --thresh-size >= 0"
-    paths = [] if problem else sorted(p for p in src.iterdir() if p.is_file() and is_image_file(p.name))
+    if problem:
+        paths = []
+    elif args.recursive:
+        paths = [src / rel for rel in list_images(str(src))]
+    else:
+        paths = sorted(p for p in src.iterdir() if p.is_file() and is_image_file(p.name))
     if not problem and not paths:
         problem = f"no images (png, jpg, jpeg, bmp, tif, tiff) in {src}"
     if problem:
@@ -121,7 +129,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         with ThreadPoolExecutor(max_workers=args.n_thread) as pool:
-            counts = list(pool.map(lambda p: extract_one(p, out, args), paths))
+            # Sub-folders are mirrored so nested pairs (GoPro <scene>/blur, <scene>/sharp) keep pairing.
+            counts = list(pool.map(lambda p: extract_one(p, out / p.parent.relative_to(src), args), paths))
     except (MCIRError, OSError) as exc:
         print(f"extract_subimages: error: {exc}", file=sys.stderr)
         return 1

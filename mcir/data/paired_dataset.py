@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from mcir.data.file_backends import build_backend
 from mcir.data.imresize import imresize, modcrop
 from mcir.data.meta_info import is_image_file, read_meta_info
+from mcir.data.pairing import Pairing, check_pairing_option, find_pairs, list_images
 from mcir.data.transforms import augment, crop_gt_to_lq, paired_random_crop, random_crop
 from mcir.errors import DataError, OptionError
 from mcir.registry import DATASET_REGISTRY
@@ -46,11 +47,21 @@ def _header_size(path: str) -> Tuple[int, int]:
         raise DataError(f"{path}: cannot read image header ({exc})") from exc
 
 
-def _lq_name(gt_name: str, filename_tmpl: str) -> str:
-    """LQ file name for a GT name relative to its root: ``sub/baby.png`` -> ``sub/babyx4.png``."""
-    head, base = os.path.split(gt_name)
-    stem, ext = os.path.splitext(base)
-    return os.path.join(head, filename_tmpl.format(stem) + ext)
+def _center_crop(img: np.ndarray, h: int, w: int, path: str) -> np.ndarray:
+    """Crop the centre ``h x w`` of ``img`` (a RESIDE GT larger than its hazy image, as FFA-Net crops it)."""
+    h_img, w_img = img.shape[:2]
+    if h_img < h or w_img < w:
+        raise DataError(f"{path}: GT size {h_img}x{w_img} is smaller than the LQ size {h}x{w}")
+    top, left = (h_img - h) // 2, (w_img - w) // 2
+    return img[top : top + h, left : left + w, ...]
+
+
+def _split_side_by_side(img: np.ndarray, path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """``(lq, gt)``: the left and right halves of a side-by-side pair image (DID-Data)."""
+    w = img.shape[1]
+    if w % 2:
+        raise DataError(f"{path}: a side-by-side pair image needs an even width, got {w}")
+    return img[:, : w // 2], img[:, w // 2 :]
 
 
 def _to_color(img: np.ndarray, color: Optional[str]) -> np.ndarray:
@@ -68,19 +79,24 @@ def _to_color(img: np.ndarray, color: Optional[str]) -> np.ndarray:
 class PairedImageDataset(Dataset):
     """Paired LQ/GT images for restoration (BasicSR option names).
 
-    Pairs are found in one of three ways: folder mode (GT ``<stem><ext>`` pairs with
-    ``filename_tmpl.format(stem) + ext`` in ``dataroot_lq``), meta_info mode (GT names listed in
-    ``meta_info_file``, LQ names as in folder mode), or LMDB mode (``io_backend: {type: lmdb}``, or both
-    roots ending in ``.lmdb``; keys from each database's ``meta_info.txt``). With ``lq_from_gt: bicubic``
-    the LQ image is MATLAB-bicubic ``imresize(modcrop(gt, scale), 1 / scale)`` of the uint8 GT.
+    Pairs come from folders (searched recursively; see :mod:`mcir.data.pairing` for the benchmark layouts
+    recognised, e.g. ``filename_tmpl: '{}x4'`` pairs ``babyx4.png`` with ``baby.png``, RESIDE
+    ``1400_1.png`` pairs with ``1400.png``), from a meta_info file (its names select GT images, each paired
+    with its LQ file(s) by the same rules), or from LMDB (``io_backend: {type: lmdb}``, or both roots ending
+    in ``.lmdb``; keys from each database's ``meta_info.txt``, paired by the same rules). With several LQ
+    images per GT (RESIDE, DDN, SPA) the dataset has one sample per LQ image. With
+    ``lq_from_gt: bicubic`` the LQ image is MATLAB-bicubic ``imresize(modcrop(gt, scale), 1 / scale)`` of
+    the uint8 GT.
 
     Args:
         dataroot_gt: GT folder or ``.lmdb``.
-        dataroot_lq: LQ folder or ``.lmdb``; omit with ``lq_from_gt``.
+        dataroot_lq: LQ folder or ``.lmdb`` (may equal ``dataroot_gt`` for GoPro / DID / one-folder layouts);
+            omit with ``lq_from_gt``.
         phase: ``train`` (random crop + flips) or ``val`` / ``test`` (whole images).
         scale: LQ -> GT upscaling factor (1 for same-size restoration).
         io_backend: ``{'type': 'disk'}`` or ``{'type': 'lmdb'}``; None picks LMDB when the roots end in ``.lmdb``.
-        meta_info_file: Text file listing GT names (first token of each line).
+        meta_info_file: Text file listing GT names (first token of each line); selects the GT images, each paired
+            with its LQ file(s) by the pairing rule (LMDB: replaces the GT database's own meta_info.txt).
         filename_tmpl: LQ name template applied to the GT stem, e.g. ``{}x4``.
         gt_size: GT patch size for training (a multiple of ``scale``); None trains on whole images.
         use_hflip: Random horizontal flips in training.
@@ -88,6 +104,9 @@ class PairedImageDataset(Dataset):
         lq_from_gt: ``bicubic`` to make the LQ from the GT on the fly.
         name: Dataset name for messages.
         color: None or ``rgb`` (3 channels; gray images are repeated), ``gray`` (1 channel), ``y`` (luma only).
+        pairing: ``auto`` (the first rule that pairs every file) or a rule name: ``filename_tmpl``,
+            ``same_name``, ``id_prefix`` (alias ``reside``, ``ddn``), ``rain_prefix``, ``spa``, ``gopro``,
+            ``scale_suffix``, ``did``.
     """
 
     def __init__(
@@ -105,9 +124,11 @@ class PairedImageDataset(Dataset):
         lq_from_gt: Optional[str] = None,
         name: str = "",
         color: Optional[str] = None,
+        pairing: str = "auto",
     ):
         super().__init__()
         self._check_options(dataroot_lq, phase, scale, filename_tmpl, gt_size, lq_from_gt, color)
+        check_pairing_option(pairing)
         self.name = name
         self.phase = phase
         self.scale = int(scale)
@@ -124,35 +145,97 @@ class PairedImageDataset(Dataset):
         roots = [r for r in (self.dataroot_lq, self.dataroot_gt) if r]
         kind = backend_cfg.get("type") or ("lmdb" if all(r.endswith(".lmdb") for r in roots) else "disk")
         backend_cfg["type"] = kind
+        self.backend_kind = kind
+        self.pairing: Optional[Pairing] = None
         if kind == "lmdb":
             for root in roots:
                 if not root.endswith(".lmdb"):
                     raise DataError(f"{root}: the lmdb io_backend needs a folder ending in .lmdb")
             backend_cfg["db_paths"] = roots
             backend_cfg["client_keys"] = ["lq", "gt"] if self.dataroot_lq else ["gt"]
-            self.pairs = self._pairs_from_lmdb(meta_info_file)
+            gt_meta = meta_info_file or os.path.join(self.dataroot_gt, "meta_info.txt")
+            gt_names = [e.key for e in read_meta_info(gt_meta)]
         elif meta_info_file:
-            self.pairs = self._pairs_from_names(self._names_from_meta(meta_info_file), where=str(meta_info_file))
+            gt_names = [e.name for e in read_meta_info(meta_info_file)]
+            for gt_name in gt_names:
+                gt_path = os.path.join(self.dataroot_gt, gt_name)
+                if not os.path.isfile(gt_path):
+                    raise DataError(f"{meta_info_file}: GT image {gt_path} does not exist")
+        elif self.dataroot_lq is None:
+            gt_names = self._names_from_folder()
         else:
-            self.pairs = self._pairs_from_names(self._names_from_folder(), where=self.dataroot_gt)
-        self.backend_kind = kind
+            gt_names = list_images(self.dataroot_gt)
+            if not gt_names:
+                raise DataError(f"{self.dataroot_gt}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
+        if self.dataroot_lq is None:
+            self.pairs = [(self._gt_path(n), self._gt_path(n)) for n in gt_names]
+            self.sample_names = [os.path.splitext(n)[0] if kind != "lmdb" else n for n in gt_names]
+        else:
+            self.pairing = self._pair(gt_names, pairing, listed=bool(meta_info_file))
+            self.pairs = [(self._gt_path(g), self._lq_path(q)) for q, g in self.pairing.pairs]
+            self.sample_names = list(self.pairing.sample_names)
         self.backend = build_backend(backend_cfg)
         if phase == "train" and gt_size:
             self._check_patch_fits(meta_info_file)
 
-    def _check_patch_fits(self, meta_info_file: Optional[str]) -> None:
-        """Fail at start-up, naming the image, when a GT image is smaller than ``gt_size``.
+    def _gt_path(self, name: str) -> str:
+        return name if self.backend_kind == "lmdb" else os.path.join(self.dataroot_gt, name)
 
-        Reads only image headers (disk) or meta_info shapes (LMDB), so it stays cheap for large sets.
-        """
-        if self.backend_kind == "lmdb":
-            meta = meta_info_file or os.path.join(self.dataroot_gt, "meta_info.txt")
-            sizes = [(f"{self.dataroot_gt}:{e.key}", e.shape[:2]) for e in read_meta_info(meta) if e.shape]
+    def _lq_path(self, name: str) -> str:
+        return name if self.backend_kind == "lmdb" else os.path.join(str(self.dataroot_lq), name)
+
+    def _pair(self, gt_names: List[str], rule: str, listed: bool) -> Pairing:
+        """Pair the LQ files with ``gt_names`` by ``rule`` (see :func:`mcir.data.pairing.find_pairs`)."""
+        lq_root = str(self.dataroot_lq)
+        lmdb = self.backend_kind == "lmdb"
+
+        def lq_where(name: str) -> str:
+            return f"{lq_root}:{name}" if lmdb else os.path.join(lq_root, name)
+
+        def gt_where(name: str) -> str:
+            return f"{self.dataroot_gt}:{name}" if lmdb else os.path.join(self.dataroot_gt, name)
+
+        if lmdb:
+            lq_names = [e.key for e in read_meta_info(os.path.join(lq_root, "meta_info.txt"))]
         else:
-            sizes = [(gt, _header_size(gt)) for gt, _ in self.pairs]
+            lq_names = list_images(lq_root)
+            if not lq_names:
+                raise DataError(f"{lq_root}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
+        shared = os.path.realpath(lq_root) == os.path.realpath(self.dataroot_gt)
+        return find_pairs(
+            lq_names, gt_names, rule, self.filename_tmpl, shared_root=shared, gt_listed=listed,
+            lq_where=lq_where, gt_where=gt_where,
+        )
+
+    @property
+    def rule(self) -> str:
+        """Name of the pairing rule in use (``gt_only`` with ``lq_from_gt``)."""
+        return self.pairing.rule.name if self.pairing else "gt_only"
+
+    def _check_patch_fits(self, meta_info_file: Optional[str]) -> None:
+        """Fail at start-up, naming the image, when a training image is smaller than ``gt_size``.
+
+        Reads only image headers (disk) or meta_info shapes (LMDB), so it stays cheap for large sets. The
+        size that counts is the GT's, except for layouts that crop the GT to the LQ (then LQ x scale).
+        """
+        rule = self.pairing.rule if self.pairing else None
+        by_lq = rule is not None and rule.center_crop_gt
+        if self.backend_kind == "lmdb":
+            root = self.dataroot_lq if by_lq else self.dataroot_gt
+            meta = os.path.join(str(root), "meta_info.txt") if by_lq or not meta_info_file else meta_info_file
+            used = {lq if by_lq else gt for gt, lq in self.pairs}
+            sizes = [(f"{root}:{e.key}", e.shape[:2]) for e in read_meta_info(meta) if e.shape and e.key in used]
+        else:
+            paths = dict.fromkeys(lq if by_lq else gt for gt, lq in self.pairs)
+            sizes = [(p, _header_size(p)) for p in paths]
+        kind = "LQ" if by_lq else "GT"
         for where, (h, w) in sizes:
+            if rule is not None and rule.side_by_side:
+                w //= 2
+            if by_lq:
+                h, w = h * self.scale, w * self.scale
             if min(h, w) < self.gt_size:
-                raise DataError(f"{where}: gt_size {self.gt_size} is larger than the GT image {h}x{w}")
+                raise DataError(f"{where}: gt_size {self.gt_size} is larger than the {kind} image {h}x{w}")
 
     @staticmethod
     def _check_options(
@@ -187,50 +270,39 @@ class PairedImageDataset(Dataset):
             raise DataError(f"{self.dataroot_gt}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
         return names
 
-    @staticmethod
-    def _names_from_meta(meta_info_file: str) -> List[str]:
-        return [entry.name for entry in read_meta_info(meta_info_file)]
-
-    def _pairs_from_names(self, names: List[str], where: str) -> List[Tuple[str, str]]:
-        """``(gt_path, lq_path)`` for GT names relative to ``dataroot_gt``; checks that both files exist."""
-        pairs = []
-        for gt_name in names:
-            gt_path = os.path.join(self.dataroot_gt, gt_name)
-            if not os.path.isfile(gt_path):
-                raise DataError(f"{where}: GT image {gt_path} does not exist")
-            if self.dataroot_lq is None:
-                pairs.append((gt_path, gt_path))
-                continue
-            lq_path = os.path.join(self.dataroot_lq, _lq_name(gt_name, self.filename_tmpl))
-            if not os.path.isfile(lq_path):
-                raise DataError(f"no LQ for {gt_path} (looked for {lq_path})")
-            pairs.append((gt_path, lq_path))
-        return pairs
-
-    def _pairs_from_lmdb(self, meta_info_file: Optional[str]) -> List[Tuple[str, str]]:
-        """``(gt_key, lq_key)`` from the databases' meta_info.txt files."""
-        gt_meta = meta_info_file or os.path.join(self.dataroot_gt, "meta_info.txt")
-        gt_keys = [entry.key for entry in read_meta_info(gt_meta)]
-        if self.dataroot_lq is None:
-            return [(k, k) for k in gt_keys]
-        lq_keys = {entry.key for entry in read_meta_info(os.path.join(self.dataroot_lq, "meta_info.txt"))}
-        pairs = []
-        for key in gt_keys:
-            lq_key = self.filename_tmpl.format(key)
-            # BasicSR ignores filename_tmpl for LMDB, so same-key pairs stay valid.
-            if lq_key not in lq_keys and key in lq_keys:
-                lq_key = key
-            if lq_key not in lq_keys:
-                raise DataError(f"no LQ for {self.dataroot_gt}:{key} (looked for {self.dataroot_lq}:{lq_key})")
-            pairs.append((key, lq_key))
-        return pairs
-
     def _read(self, path_or_key: str, client: str) -> np.ndarray:
         if self.backend_kind == "lmdb":
             root = self.dataroot_gt if client == "gt" else self.dataroot_lq
             content = self.backend.get(path_or_key, client)
             return imfrombytes(content, path=f"{root}:{path_or_key}")
         return imfrombytes(self.backend.get(path_or_key), path=path_or_key)
+
+    def read_pair(self, index: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Decode pair ``index`` as stored, the GT aligned with the LQ; no cropping to patches, no flips.
+
+        Args:
+            index: Sample index.
+
+        Returns:
+            ``(gt, lq)`` BGR HWC arrays (uint8 or uint16); the GT is cropped to ``scale`` x the LQ size
+            (centred for layouts whose GT carries a frame, e.g. RESIDE); ``lq`` is None with ``lq_from_gt``.
+        """
+        gt_path, lq_path = self.pairs[index]
+        rule = self.pairing.rule if self.pairing else None
+        if rule is not None and rule.side_by_side:
+            img_lq, img_gt = _split_side_by_side(self._read(gt_path, "gt"), self._where(gt_path))
+        else:
+            img_gt = self._read(gt_path, "gt")
+            if self.lq_from_gt:
+                return img_gt, None
+            img_lq = self._read(lq_path, "lq")
+        h_lq, w_lq = img_lq.shape[:2]
+        if rule is not None and rule.center_crop_gt and self.scale == 1 and img_gt.shape[:2] != (h_lq, w_lq):
+            img_gt = _center_crop(img_gt, h_lq, w_lq, self._where(gt_path))
+        return crop_gt_to_lq(img_gt, img_lq, self.scale, self._where(gt_path)), img_lq
+
+    def _where(self, gt_path: str) -> str:
+        return f"{self.dataroot_gt}:{gt_path}" if self.backend_kind == "lmdb" else gt_path
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -243,12 +315,13 @@ class PairedImageDataset(Dataset):
 
         Returns:
             ``{'lq': (C,h,w), 'gt': (C,H,W)}`` float32 RGB tensors in [0, 1], plus ``lq_path``/``gt_path``
-            (LMDB keys in LMDB mode).
+            (LMDB keys in LMDB mode) and ``name`` (unique per sample: the GT's relative stem, or the LQ's
+            when several LQ images share a GT).
         """
         gt_path, lq_path = self.pairs[index]
-        img_gt = self._read(gt_path, "gt")
+        img_gt, img_lq = self.read_pair(index)
         train = self.phase == "train"
-        if self.lq_from_gt:
+        if img_lq is None:
             if train and self.gt_size:
                 # Resizing only the patch is much cheaper than the whole image.
                 img_gt = random_crop(img_gt, self.gt_size, path=gt_path)
@@ -257,20 +330,16 @@ class PairedImageDataset(Dataset):
             if min(img_gt.shape[:2]) < self.scale:
                 raise DataError(f"{gt_path}: image {img_gt.shape[0]}x{img_gt.shape[1]} is smaller than scale")
             img_lq = imresize(np.ascontiguousarray(img_gt), 1.0 / self.scale)
-        else:
-            img_lq = self._read(lq_path, "lq")
-            img_gt = crop_gt_to_lq(img_gt, img_lq, self.scale, gt_path)
-            if train and self.gt_size:
-                img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.gt_size, self.scale, gt_path)
+        elif train and self.gt_size:
+            img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.gt_size, self.scale, gt_path)
         if train:
             img_gt, img_lq = augment([img_gt, img_lq], self.use_hflip, self.use_rot)
         gt, lq = (_to_color(img2float(img), self.color) for img in (img_gt, img_lq))
         t_gt, t_lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
-        return {"lq": t_lq, "gt": t_gt, "lq_path": lq_path, "gt_path": gt_path}
+        return {"lq": t_lq, "gt": t_gt, "lq_path": lq_path, "gt_path": gt_path, "name": self.sample_names[index]}
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self.name!r}, phase={self.phase}, pairs={len(self)}, "
-            f"scale={self.scale}, backend={self.backend_kind})"
+            f"scale={self.scale}, backend={self.backend_kind}, pairing={self.rule})"
         )
-

@@ -44,8 +44,8 @@ class Evaluator:
 
         Args:
             infer: Maps an LQ batch to the restored batch.
-            loader: Yields dicts with ``lq``, ``lq_path`` and optionally ``gt`` / ``gt_path`` (images are
-                named by the GT file's stem when there is one).
+            loader: Yields dicts with ``lq``, ``lq_path`` and optionally ``gt`` / ``gt_path`` / ``name`` (images
+                are named by ``name``, else by the GT file's stem when there is one).
             save_dir: Write restored images here as ``<stem>[_<suffix>].png`` (None: don't).
             suffix: File-name suffix of saved images.
 
@@ -62,7 +62,8 @@ class Evaluator:
         for batch in iterator:
             output = infer(batch["lq"])
             out_u8 = tensor2uint8(output.detach().float().cpu())
-            stems = [Path(p).stem for p in batch.get("gt_path", batch["lq_path"])]
+            # Datasets name samples uniquely (RESIDE: several hazy images share one GT file).
+            stems = batch.get("name") or [Path(p).stem for p in batch.get("gt_path", batch["lq_path"])]
             if "gt" in batch and self.metric_set.names:
                 gt_u8 = tensor2uint8(batch["gt"].float())
                 scores = self.metric_set.compute(out_u8, gt_u8)
