@@ -100,7 +100,7 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
             cfg, f"datasets.{key}", "val", opt["scale"], seed, num_replicas=ctx.world_size, rank=ctx.rank
         )[1]
     model = build_model(opt, device, is_train=True)
-    distribute_model(model, ctx)
+    distribute_model(model, ctx, opt["find_unused_parameters"])
     # Rank 0 finds and reads the state; every rank then resumes from that very object.
     resume, state = run_on_main(lambda: _load_resume_state(opt, run.root, auto_resume, torch_load))
 

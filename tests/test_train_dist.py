@@ -117,7 +117,8 @@ def _spn_rank(rank: int, root: str, args: List[str]) -> None:
 def test_negatives_and_ema_stay_identical_on_every_rank(spawn_ranks, short_run_args, tmp_path):
     args = short_run_args(SPN, tmp_path, "spn", "path.pretrain_network_g=null", "datasets.train.batch_size_per_gpu=2",
                           "train.neg_opt.vgg_weights=random", "train.negatives.steps=[1, 2]", "val.val_freq=0",
-                          "train.total_iter=4", "train.scheduler.periods=[4]", "train.neg_ratio=0.05")
+                          "train.total_iter=4", "train.scheduler.periods=[4]", "train.neg_ratio=0.05",
+                          "find_unused_parameters=true")
     spawn_ranks(_spn_rank, 2, str(tmp_path), args)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     for part in ("net_g", "ema", "negatives", "vgg"):

@@ -312,7 +312,7 @@ def broadcast_modules(modules: Iterable[nn.Module]) -> None:
                 data.copy_(buf)
 
 
-def distribute_model(model: Any, ctx: DistContext) -> None:
+def distribute_model(model: Any, ctx: DistContext, find_unused_parameters: bool = False) -> None:
     """Make a model ready for data-parallel training: same start on every rank, target in DDP.
 
     Broadcasts rank 0's copy of every replicated module (target, EMA, negatives, frozen loss networks),
@@ -323,6 +323,7 @@ def distribute_model(model: Any, ctx: DistContext) -> None:
     Args:
         model: A model with ``replicated_modules()`` and ``distribute(wrapper)`` (see ``RestorationModel``).
         ctx: This process's context (no-op without a process group).
+        find_unused_parameters: Let DDP handle networks whose forward leaves some parameters unused.
     """
     if not ctx.distributed:
         return
@@ -330,4 +331,6 @@ def distribute_model(model: Any, ctx: DistContext) -> None:
 
     broadcast_modules(model.replicated_modules())
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    model.distribute(lambda net: DistributedDataParallel(net, device_ids=device_ids))
+    model.distribute(
+        lambda net: DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -128,7 +129,11 @@ def _evaluate(out: Path, rank: int = 0, world: int = 1) -> dict:
 
 
 def _sharded_rank(rank: int, out: str) -> None:
-    ctx = mdist.init_dist("pytorch", 0)
+    # Joined as srun would start the ranks (--launcher slurm); the training tests use torchrun's variables.
+    env = os.environ
+    slurm = {"SLURM_PROCID": env["RANK"], "SLURM_NTASKS": env["WORLD_SIZE"], "SLURM_LOCALID": env["LOCAL_RANK"],
+             "MASTER_ADDR": env["MASTER_ADDR"], "MASTER_PORT": env["MASTER_PORT"]}
+    ctx = mdist.init_dist("slurm", 0, environ=slurm)
     assert (ctx.rank, ctx.world_size, ctx.backend) == (rank, 2, "gloo")
     result = _evaluate(Path(out) / "images", rank, ctx.world_size)
     Path(out, f"rank{rank}.json").write_text(json.dumps(result))
