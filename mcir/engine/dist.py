@@ -150,7 +150,8 @@ def init_dist(
     params = check_dist_params(dist_params, file)
     device = select_device(num_gpu, file)
     if launcher == "none":
-        if int(environ.get("WORLD_SIZE", "1") or 1) > 1:
+        world = environ.get("WORLD_SIZE", "1").strip()
+        if world.isdigit() and int(world) > 1:
             raise OptionError(
                 f"started as one of {environ['WORLD_SIZE']} processes (torchrun?) but without a launcher; "
                 "add '--launcher pytorch'",
