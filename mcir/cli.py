@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
 from mcir.errors import MCIRError, OptionError
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    """Arguments shared by train.py and test.py."""
+def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argparse.ArgumentParser:
+    """Arguments shared by train.py and test.py.
+
+    Args:
+        description: The command's help text.
+        launchers: Accepted ``--launcher`` values (train.py adds ``pytorch`` and ``slurm``).
+
+    Returns:
+        The parser.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-opt", "--opt", required=True, help="path to the YAML option file")
     parser.add_argument(
@@ -24,7 +32,11 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument(
-        "--launcher", default="none", choices=["none"], help="job launcher (only single-process runs for now)"
+        "--launcher",
+        default="none",
+        choices=list(launchers),
+        help="job launcher: none (one process)"
+        + (", pytorch (torchrun), slurm (srun, one task per GPU)" if len(launchers) > 1 else ""),
     )
     return parser
 

@@ -106,7 +106,8 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
             "manual_seed": Leaf(INT, default=0),
             "deterministic": Leaf(BOOL, default=False),
             "imports": Free(default=[]),
-            "dist_params": Free(default=None),
+            "dist_params": Free(default=None),  # checked by mcir.engine.dist.check_dist_params
+            "find_unused_parameters": Leaf(BOOL, default=False),  # DDP: archs whose forward skips parameters
             "datasets": MapOf(
                 dataset_spec(), pattern=DATASET_KEY_PATTERN, pattern_doc="dataset keys start with train, val or test"
             ),

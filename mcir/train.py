@@ -6,18 +6,18 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from mcir.cli import base_parser, run_main, select_device  # noqa: E402
+from mcir.cli import base_parser, run_main  # noqa: E402
 from mcir.errors import CheckpointError, MCIRError, OptionError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the training command."""
-    parser = base_parser("Train an mcir restoration model.")
+    parser = base_parser("Train an mcir restoration model.", launchers=("none", "pytorch", "slurm"))
     parser.add_argument(
         "--auto_resume", action="store_true", help="resume from the newest training state in the run folder"
     )
@@ -37,20 +37,37 @@ def _resume_path(opt: Dict[str, Any], run_root: Path, auto_resume: bool) -> Opti
     return None
 
 
-def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str, float]]:
-    """Build everything from resolved options and train.
+def train(opt: Dict[str, Any], auto_resume: bool = False, launcher: str = "none") -> Dict[str, Dict[str, float]]:
+    """Build everything from resolved options and train (one process of a distributed job, or alone).
 
     Args:
         opt: Options from :func:`mcir.options.load_options` (``is_train=True``).
         auto_resume: Resume from the newest state in the run folder when there is one.
+        launcher: ``none``, ``pytorch`` (torchrun) or ``slurm``: how the processes were started.
 
     Returns:
-        The last validation averages per validation set.
+        The last validation averages per validation set (on every rank).
     """
+    from mcir.engine.dist import init_dist, shutdown
+
+    ctx = init_dist(launcher, opt["num_gpu"], opt.get("dist_params"), opt.get("opt_path"))
+    try:
+        history = _train(opt, auto_resume, ctx)
+    except BaseException:
+        shutdown(ctx, wait=False)  # the other ranks may be stuck elsewhere: do not wait for them
+        raise
+    shutdown(ctx)
+    return history
+
+
+def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[str, float]]:
+    import logging
+
     import torch
 
     from mcir.data import build_loader
     from mcir.engine.checkpoint import Checkpointer, torch_load
+    from mcir.engine.dist import distribute_model, run_on_main
     from mcir.engine.evaluator import Evaluator
     from mcir.engine.logger import TensorBoardWriter, close_logger, get_run_logger
     from mcir.engine.rng import seed_everything
@@ -61,36 +78,42 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
 
     file = opt.get("opt_path")
     seed = opt["manual_seed"]
-    seed_everything(seed, opt["deterministic"])
-    device = select_device(opt["num_gpu"], file)
+    # Per-rank seeds give each rank its own crops and flips; rank 0 (or a lone process) keeps the seed.
+    seed_everything(seed + ctx.rank, opt["deterministic"])
+    device = ctx.device
     run = RunDir(experiment_root(opt["name"], opt["path"].get("experiments_root")))
-    resume = _resume_path(opt, run.root, auto_resume)
 
     # Build and check everything before touching the run folder, so bad input leaves nothing behind.
     train_keys = dataset_sections(opt, "train")
     if len(train_keys) != 1:
         raise OptionError("needs exactly one 'datasets.train' section", file, "datasets")
     train_set, train_loader = build_loader(
-        opt["datasets"][train_keys[0]], f"datasets.{train_keys[0]}", "train", opt["scale"], seed
+        opt["datasets"][train_keys[0]], f"datasets.{train_keys[0]}", "train", opt["scale"], seed,
+        num_replicas=ctx.world_size, rank=ctx.rank,
     )
     with torch.random.fork_rng(devices=[]):  # the check must not shift the run's random stream
         train_set[0]  # noqa: B018 - fail now on an unreadable first pair, not mid-run
     val_loaders = {}
     for key in dataset_sections(opt, "val"):
         cfg = opt["datasets"][key]
-        val_loaders[cfg.get("name") or key] = build_loader(cfg, f"datasets.{key}", "val", opt["scale"], seed)[1]
+        val_loaders[cfg.get("name") or key] = build_loader(
+            cfg, f"datasets.{key}", "val", opt["scale"], seed, num_replicas=ctx.world_size, rank=ctx.rank
+        )[1]
     model = build_model(opt, device, is_train=True)
-    state = None
-    if resume is not None:
-        state = torch_load(str(resume))
-        if not isinstance(state, dict) or "model" not in state or "iteration" not in state:
-            raise CheckpointError(f"{resume}: not an mcir training state")
+    distribute_model(model, ctx, opt["find_unused_parameters"])
+    # Rank 0 finds and reads the state; every rank then resumes from that very object.
+    resume, state = run_on_main(lambda: _load_resume_state(opt, run.root, auto_resume, torch_load))
 
-    archived = run.create(archive_existing=resume is None)
+    # Only rank 0 touches the run folder (archive, logs, options, TensorBoard, checkpoints, images).
+    archived = run.create(archive_existing=resume is None) if ctx.is_main else None
     stamp = time.strftime("%Y%m%d_%H%M%S")
-    logger = get_run_logger(opt["name"], str(run.logs / f"train_{opt['name']}_{stamp}.log"))
-    dump_options(opt, str(run.logs / f"options_{stamp}.yml"))
-    tb = TensorBoardWriter(str(run.logs / "tb") if opt["logger"]["use_tb_logger"] else None)
+    if ctx.is_main:
+        logger = get_run_logger(opt["name"], str(run.logs / f"train_{opt['name']}_{stamp}.log"))
+        dump_options(opt, str(run.logs / f"options_{stamp}.yml"))
+    else:
+        logger = get_run_logger(f"{opt['name']}.rank{ctx.rank}", None, level=logging.WARNING)
+    use_tb = opt["logger"]["use_tb_logger"] and ctx.is_main
+    tb = TensorBoardWriter(str(run.logs / "tb") if use_tb else None)
     val = opt["val"]
     trainer = Trainer(
         model=model,
@@ -109,7 +132,7 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
         infer_options={"use_ema": val["use_ema"], "tile": val["tile"], "tile_overlap": val["tile_overlap"],
                        "self_ensemble": val["self_ensemble"]},
         save_img_dir=str(run.visualization) if val["save_img"] else None,
-        progress=opt["logger"]["pbar"] and sys.stderr.isatty(),
+        progress=opt["logger"]["pbar"] and sys.stderr.isatty() and ctx.is_main,
     )
     if state is not None:
         try:
@@ -118,26 +141,41 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
             raise CheckpointError(f"{resume}: does not fit this model ({str(exc).splitlines()[0]})") from exc
         logger.info("resumed from %s at iteration %d", resume, trainer.state.iteration)
     n_params = sum(p.numel() for p in model.net_g.parameters())
+    batch = train_loader.batch_size
     logger.info(
-        "%s: %s with %s parameters on %s; %d training pairs, batch %d",
+        "%s: %s with %s parameters on %s; %d training pairs, batch %s",
         opt["name"],
         opt["network_g"]["type"],
         f"{n_params:,}",
-        device,
+        device if ctx.world_size == 1 else f"{ctx.world_size} processes ({ctx.backend}, {device.type})",
         len(train_set),
-        train_loader.batch_size,
+        batch if ctx.world_size == 1 else
+        f"{batch} per {'GPU' if device.type == 'cuda' else 'process'} x {ctx.world_size} = {batch * ctx.world_size}",
     )
     try:
         history = trainer.run()
     except MCIRError:
         tb.close()
         close_logger(logger)
-        if resume is None and not trainer.checkpointer.list_states():
+        if ctx.is_main and resume is None and not trainer.checkpointer.list_states():
             _discard_run(run.root, archived)  # a bad-input failure leaves no half-made run behind
         raise
     tb.close()
     close_logger(logger)
     return history
+
+
+def _load_resume_state(
+    opt: Dict[str, Any], run_root: Path, auto_resume: bool, torch_load: Any
+) -> Tuple[Optional[Path], Optional[Dict[str, Any]]]:
+    """The training state to resume from (path and content), or ``(None, None)`` for a new run."""
+    resume = _resume_path(opt, run_root, auto_resume)
+    if resume is None:
+        return None, None
+    state = torch_load(str(resume))
+    if not isinstance(state, dict) or "model" not in state or "iteration" not in state:
+        raise CheckpointError(f"{resume}: not an mcir training state")
+    return resume, state
 
 
 def _discard_run(root: Path, archived: Optional[Path]) -> None:
@@ -153,7 +191,7 @@ def _body(args: argparse.Namespace) -> Dict[str, Any]:
     from mcir.options import load_options
 
     opt = load_options(args.opt, args.set, is_train=True)
-    return train(opt, auto_resume=args.auto_resume)
+    return train(opt, auto_resume=args.auto_resume, launcher=args.launcher)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -65,3 +68,37 @@ def _short_run_args(opt: Path, root: Path, name: str, *extra: str) -> list:
 def short_run_args():
     """``short_run_args(opt, root, name, *overrides)``: arguments for a seconds-long training run."""
     return _short_run_args
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_rank(rank: int, world: int, port: int, target: Callable[..., Any], args: tuple) -> None:
+    """Entry of a spawned rank: the environment torchrun would set, one thread, then ``target(rank, *args)``."""
+    import torch
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    target(rank, *args)
+
+
+@pytest.fixture
+def free_port():
+    """``free_port()``: a TCP port that was free a moment ago (for one more rendezvous in spawned ranks)."""
+    return _free_port
+
+
+@pytest.fixture
+def spawn_ranks():
+    """``spawn_ranks(target, world, *args)``: run ``target(rank, *args)`` in ``world`` fresh processes, as
+    torchrun would start them (``--launcher pytorch`` works inside), and re-raise a rank's failure."""
+    import torch.multiprocessing as mp
+
+    def spawn(target: Callable[..., Any], world: int, *args: Any) -> None:
+        mp.spawn(_run_rank, args=(world, _free_port(), target, args), nprocs=world, join=True)
+
+    return spawn

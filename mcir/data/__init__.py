@@ -40,7 +40,7 @@ def build_dataset(cfg: Dict[str, Any], key: str = "datasets") -> Dataset:
 
 
 def build_loader(
-    cfg: Dict[str, Any], key: str, phase: str, scale: int, seed: int = 0
+    cfg: Dict[str, Any], key: str, phase: str, scale: int, seed: int = 0, num_replicas: int = 1, rank: int = 0
 ) -> Tuple[Dataset, DataLoader]:
     """Dataset and data loader from one ``datasets.<name>`` section.
 
@@ -50,6 +50,8 @@ def build_loader(
         phase: ``train``, ``val`` or ``test`` (set on the dataset).
         scale: The run's scale, used when the section does not set its own.
         seed: Base seed of the sample order and worker seeds.
+        num_replicas: Processes sharing the data (distributed training; batch sizes are per process).
+        rank: This process's index among them.
 
     Returns:
         ``(dataset, loader)``.
@@ -58,4 +60,4 @@ def build_loader(
     section.setdefault("scale", scale)
     dataset = build_dataset(section, key)
     loader_args = {k: section[k] for k in LOADER_KEYS if k in section and k != "prefetch_mode"}
-    return dataset, build_dataloader(dataset, phase, seed=seed, **loader_args)
+    return dataset, build_dataloader(dataset, phase, seed=seed, num_replicas=num_replicas, rank=rank, **loader_args)

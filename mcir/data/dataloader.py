@@ -3,10 +3,15 @@
 Reproducibility (exact resume) rests on two things that depend only on ``(seed, epoch)``:
 
 * the sample order: :class:`EnlargedSampler` permutes with ``torch.Generator().manual_seed(seed + epoch)``;
-* the workers' RNG: the loader's own generator is re-seeded with ``seed + epoch`` by
-  :meth:`EnlargedSampler.set_epoch`. PyTorch draws each epoch's worker base seed from that generator and
-  seeds ``torch``, ``random`` and ``numpy`` in worker ``i`` with ``base_seed + i``; datasets draw their
-  crops and flips from that per-worker torch RNG (see :mod:`mcir.data.transforms`).
+* the workers' RNG: the loader's own generator is re-seeded with ``seed + epoch`` (plus ``rank · 2**32``
+  in distributed training, so ranks draw different crops) by :meth:`EnlargedSampler.set_epoch`. PyTorch
+  draws each epoch's worker base seed from that generator and seeds ``torch``, ``random`` and ``numpy`` in
+  worker ``i`` with ``base_seed + i``; datasets draw their crops and flips from that per-worker torch RNG
+  (see :mod:`mcir.data.transforms`).
+
+In distributed training every rank builds the same epoch order and takes every ``num_replicas``-th sample
+from position ``rank``, so iteration ``t`` of K ranks with batch B sees exactly the samples of iteration
+``t`` of one process with batch K·B. Validation shards take every ``num_replicas``-th image, unpadded.
 
 So a run resumed at an epoch boundary (``set_epoch(e)`` before iterating) gets the same batches as the
 original run. ``set_epoch(e, start=k)`` resumes mid-epoch at sample ``k`` without loading the skipped
@@ -40,8 +45,8 @@ class EnlargedSampler(Sampler):
         shuffle: False gives ``0, 1, ..., len-1`` repeated ``ratio`` times.
         num_replicas: Number of processes sharing the epoch (distributed training).
         rank: This process's index.
-        generator: A generator to re-seed with ``seed + epoch`` in :meth:`set_epoch` (the DataLoader's,
-            which seeds the workers).
+        generator: A generator to re-seed with ``seed + epoch + rank·2**32`` in :meth:`set_epoch` (the
+            DataLoader's, which seeds the workers).
     """
 
     def __init__(
@@ -83,7 +88,7 @@ class EnlargedSampler(Sampler):
         self.epoch = int(epoch)
         self.start = int(start)
         if self.generator is not None:
-            self.generator.manual_seed(self.seed + self.epoch)
+            self.generator.manual_seed(self.seed + self.epoch + (self.rank << 32))
 
     def __iter__(self) -> Iterator[int]:
         n = self.dataset_len * self.ratio
@@ -112,9 +117,11 @@ def build_dataloader(
     pin_memory: bool = False,
     seed: int = 0,
     persistent_workers: bool = False,
+    num_replicas: int = 1,
+    rank: int = 0,
 ) -> DataLoader:
     """Build a DataLoader: training uses :class:`EnlargedSampler` and drops the last partial batch;
-    validation/testing uses batch size 1 in dataset order.
+    validation/testing uses batch size 1 in dataset order (this rank's shard when ``num_replicas > 1``).
 
     Call ``loader.sampler.set_epoch(e)`` (or ``set_epoch(e, start=k)`` to resume mid-epoch) before each
     training epoch (see the module docstring).
@@ -129,6 +136,8 @@ def build_dataloader(
         pin_memory: Pin batches in page-locked memory.
         seed: Base seed of the sample order and the worker seeds.
         persistent_workers: Keep workers alive between epochs (breaks exact per-epoch reseeding).
+        num_replicas: Processes sharing the data (distributed training).
+        rank: This process's index among them.
 
     Returns:
         The DataLoader (its ``sampler`` is the :class:`EnlargedSampler` in training).
@@ -142,14 +151,17 @@ def build_dataloader(
     }
     generator = torch.Generator().manual_seed(int(seed))
     if phase != "train":
-        return DataLoader(dataset, batch_size=1, shuffle=False, generator=generator, **workers)
+        shard = range(rank, len(dataset), num_replicas) if num_replicas > 1 else None
+        return DataLoader(dataset, batch_size=1, shuffle=False, sampler=shard, generator=generator, **workers)
     if isinstance(batch_size_per_gpu, bool) or not isinstance(batch_size_per_gpu, int) or batch_size_per_gpu < 1:
         raise OptionError(f"must be an integer >= 1, got {batch_size_per_gpu!r}", key="batch_size_per_gpu")
-    sampler = EnlargedSampler(dataset, dataset_enlarge_ratio, seed, shuffle=use_shuffle, generator=generator)
+    sampler = EnlargedSampler(dataset, dataset_enlarge_ratio, seed, shuffle=use_shuffle, num_replicas=num_replicas,
+                              rank=rank, generator=generator)
     if len(sampler) < batch_size_per_gpu:
+        per_rank = f" / {num_replicas} processes" if num_replicas > 1 else ""
         raise OptionError(
             f"{batch_size_per_gpu} is more than the {len(sampler)} samples per epoch "
-            f"({len(dataset)} images x dataset_enlarge_ratio {dataset_enlarge_ratio}); no full batch",
+            f"({len(dataset)} images x dataset_enlarge_ratio {dataset_enlarge_ratio}{per_rank}); no full batch",
             key="batch_size_per_gpu",
         )
     return DataLoader(

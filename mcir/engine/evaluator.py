@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
+from mcir.engine.dist import all_reduce_sum, gather_to_main, get_world_size, is_main_process
 from mcir.metrics.metric_set import MetricSet
 from mcir.utils.img_util import imwrite, tensor2img, tensor2uint8
 
@@ -42,6 +45,11 @@ class Evaluator:
     ) -> Dict[str, Any]:
         """Run ``infer`` over ``loader`` and score every output against its GT.
 
+        In distributed training each rank passes its shard of the set (see
+        :func:`mcir.data.build_dataloader`); the averages are all-reduced from per-rank sums and counts,
+        so every rank gets the averages of the whole set, and the restored images are sent to rank 0,
+        which alone writes them (the first ``num_save_img`` of the set, as in a single process).
+
         Args:
             infer: Maps an LQ batch to the restored batch.
             loader: Yields dicts with ``lq``, ``lq_path`` and optionally ``gt`` / ``gt_path`` / ``name`` (images
@@ -50,12 +58,17 @@ class Evaluator:
             suffix: File-name suffix of saved images.
 
         Returns:
-            ``{"average": {metric: value}, "images": {stem: {metric: value}}}``.
+            ``{"average": {metric: value}, "images": {stem: {metric: value}}}``; in distributed runs
+            ``images`` holds this rank's images only.
         """
+        world = get_world_size()
+        main = is_main_process()
         per_image: Dict[str, Dict[str, float]] = {}
-        saved = 0
+        pending: List[Tuple[str, np.ndarray]] = []  # images of other ranks, sent to rank 0 at the end
+        # Position of each image in the whole set, so num_save_img picks the same images on any world size.
+        positions = iter(_dataset_positions(loader))
         iterator = loader
-        if self.pbar:
+        if self.pbar and main:
             from tqdm import tqdm
 
             iterator = tqdm(loader, unit="img", leave=False)
@@ -69,14 +82,36 @@ class Evaluator:
                 scores = self.metric_set.compute(out_u8, gt_u8)
                 for i, stem in enumerate(stems):
                     per_image[stem] = {name: float(vals[i]) for name, vals in scores.items()}
-            if save_dir is not None:
-                for i, stem in enumerate(stems):
-                    if self.num_save_img is not None and saved >= self.num_save_img:
-                        break
-                    name = f"{stem}_{suffix}.png" if suffix else f"{stem}.png"
-                    imwrite(tensor2img(output[i].detach().float().cpu()), str(Path(save_dir) / name))
-                    saved += 1
-        average = {
-            name: sum(v[name] for v in per_image.values()) / len(per_image) for name in self.metric_set.names
-        } if per_image else {}
+            for i, stem in enumerate(stems):
+                position = next(positions, -1)
+                if save_dir is None or (self.num_save_img is not None and position >= self.num_save_img):
+                    continue
+                name = f"{stem}_{suffix}.png" if suffix else f"{stem}.png"
+                img = tensor2img(output[i].detach().float().cpu())
+                if main:
+                    imwrite(img, str(Path(save_dir) / name))
+                else:
+                    pending.append((name, img))
+        if world > 1 and save_dir is not None:
+            for part in gather_to_main(pending) or []:
+                for name, img in part:
+                    imwrite(img, str(Path(save_dir) / name))
+        names = self.metric_set.names
+        if world == 1:
+            average = {name: sum(v[name] for v in per_image.values()) / len(per_image) for name in names} \
+                if per_image else {}
+        else:
+            local = [sum(v[name] for v in per_image.values()) for name in names] + [len(per_image)]
+            totals = all_reduce_sum(torch.tensor(local, dtype=torch.float64)).tolist()
+            count = totals[-1]
+            average = {name: totals[i] / count for i, name in enumerate(names)} if count else {}
         return {"average": average, "images": per_image}
+
+
+def _dataset_positions(loader: DataLoader) -> Iterator[int]:
+    """Index in the dataset of each image the loader yields, in order (endless count when unknown)."""
+    sampler = getattr(loader, "sampler", None)
+    if sampler is not None and not isinstance(loader.dataset, IterableDataset):
+        yield from sampler
+    else:
+        yield from itertools.count()

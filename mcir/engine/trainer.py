@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mcir.engine.checkpoint import Checkpointer
+from mcir.engine.dist import gather_to_main, get_rank, get_world_size, is_main_process, mean_across_ranks
 from mcir.engine.evaluator import Evaluator
 from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.rng import get_rng_state, set_rng_state
@@ -38,6 +39,9 @@ class Schedule:
 
 class Trainer:
     """Runs ``model.train_step`` until ``total_iter``, validating and checkpointing on schedule.
+
+    In distributed training every rank runs the loop (they meet in collectives), loss logs are averaged
+    over ranks, and only rank 0 writes checkpoints (with every rank's RNG state in them).
 
     Args:
         model: Object with ``train_step``, ``infer``, ``weights``, ``state_dict``/``load_state_dict``,
@@ -84,24 +88,50 @@ class Trainer:
 
     # ---- state ------------------------------------------------------------------------------
     def training_state(self) -> Dict[str, Any]:
-        """Everything to resume exactly: loop position, model state and RNG states."""
-        return {
+        """Everything to resume exactly: loop position, model state and RNG states.
+
+        Called on every rank in distributed training (it gathers the ranks' RNG states on rank 0).
+        """
+        rng = get_rng_state()
+        state = {
             "iteration": self.state.iteration,
             "epoch": self.state.epoch,
             "batch_in_epoch": self.state.batch_in_epoch,
+            "samples_per_step": self._samples_per_step(),
             "model": self.model.state_dict(),
-            "rng": get_rng_state(),
+            "rng": rng,
         }
+        if get_world_size() > 1:
+            state["rng_per_rank"] = gather_to_main(rng)
+        return state
 
     def load_training_state(self, state: Dict[str, Any]) -> None:
-        """Restore a state written by :meth:`training_state`."""
+        """Restore a state written by :meth:`training_state` (the same state on every rank).
+
+        Resuming with another number of processes or batch size keeps the epoch and continues at the
+        first batch not fully seen yet (exactness needs the same world size).
+        """
         self.model.load_state_dict(state["model"])
-        self.state = LoopState(int(state["iteration"]), int(state["epoch"]), int(state["batch_in_epoch"]))
-        set_rng_state(state["rng"])
+        per_step = self._samples_per_step()
+        batch = int(state["batch_in_epoch"]) * int(state.get("samples_per_step", per_step)) // per_step
+        self.state = LoopState(int(state["iteration"]), int(state["epoch"]), batch)
+        per_rank = state.get("rng_per_rank")
+        if per_rank is not None and len(per_rank) == get_world_size():
+            set_rng_state(per_rank[get_rank()])
+        elif get_rank() == 0:
+            set_rng_state(state["rng"])
+        # other ranks of a resized job keep their fresh per-rank seeds rather than copy rank 0's stream
 
     def save_checkpoint(self) -> None:
-        """Write weights and the training state for the current iteration."""
-        self.checkpointer.save(self.state.iteration, self.model.weights(), self.training_state())
+        """Write weights and the training state for the current iteration (rank 0 writes)."""
+        state = self.training_state()
+        if is_main_process():
+            self.checkpointer.save(self.state.iteration, self.model.weights(), state)
+
+    def _samples_per_step(self) -> int:
+        """Samples one iteration consumes over all ranks."""
+        replicas = getattr(self.train_loader.sampler, "num_replicas", 1)
+        return int(self.train_loader.batch_size or 1) * int(replicas)
 
     # ---- loop -------------------------------------------------------------------------------
     def _batches(self) -> Iterator[Dict[str, Any]]:
@@ -150,7 +180,7 @@ class Trainer:
                     pbar.update(1)
                 if _due(it, sched.print_freq, sched.total_iter):
                     now = time.perf_counter()
-                    means = {k: float(v) / n_running for k, v in running.items()}
+                    means = _rank_means(running, n_running)
                     lr = self.model.loggable_lr(it)
                     self._log_train(it, means, lr, now - t_iter, t_ready - t_data, n_running, pbar)
                     running, n_running, t_iter = {}, 0, now
@@ -163,7 +193,8 @@ class Trainer:
         finally:
             if pbar is not None:
                 pbar.close()
-        self.checkpointer.save_latest_weights(self.model.weights())
+        if is_main_process():
+            self.checkpointer.save_latest_weights(self.model.weights())
         return self.history
 
     def _log_train(
@@ -214,6 +245,14 @@ class Trainer:
             )
             self.tb.scalars(avg, it, prefix=f"metrics/{name}/")
         return self.history
+
+
+def _rank_means(running: Dict[str, torch.Tensor], n: int) -> Dict[str, float]:
+    """Mean of each logged term over the last ``n`` iterations and over all ranks."""
+    if get_world_size() == 1:
+        return {k: float(v) / n for k, v in running.items()}
+    sums = torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in running.values()])
+    return dict(zip(running, (mean_across_ranks(sums) / n).tolist()))
 
 
 def _due(it: int, freq: int, total: int) -> bool:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from mcir.engine.dist import mean_across_ranks
 from mcir.engine.negative_bank import INIT_MODES, PRECISIONS, NegativeBank
 from mcir.errors import OptionError, StopTraining
 from mcir.models.restoration_model import RestorationModel, build_restoration_parts, cpu_state_dict
@@ -150,9 +151,11 @@ class MCIRModel(RestorationModel):
         l_neg = self.neg_loss.distance(output, negatives)
         lam = self.neg_lambda
         if self.neg_ratio is not None:
+            # One λ on every rank, from the losses of the whole batch (all ranks), as one process would pick.
+            rec_g, neg_g = mean_across_ranks(torch.stack([l_rec.detach().float(), l_neg.detach().float()]))
             # Identical negatives (e.g. at the very start with init: target) give L_neg = 0: no push then.
-            d = float(l_neg.detach())
-            lam = float(self.neg_ratio * l_rec.detach()) / d if d > 1e-12 else 0.0
+            d = float(neg_g)
+            lam = float(self.neg_ratio * rec_g) / d if d > 1e-12 else 0.0
         total = l_rec - lam * l_neg
         logs["l_neg"] = l_neg.detach()
         logs["neg_ratio"] = (lam * l_neg.detach() / l_rec.detach().clamp_min(1e-12)).detach()
@@ -163,10 +166,12 @@ class MCIRModel(RestorationModel):
         """Skip non-finite or exploding steps; after ``patience`` in a row, restore the last good state."""
         if self.guard is None:
             return True
-        verdict = self.guard.check(total, logs["l_rec"])
+        # Judged on the losses of all ranks, so every rank takes the same decision (DDP needs that).
+        total_g, rec_g = mean_across_ranks(torch.stack([total.detach().float(), logs["l_rec"].float()]))
+        verdict = self.guard.check(total_g, rec_g)
         if verdict == "ok":
             return True
-        log.warning("iteration %d: %s loss (l_rec %.4e), step skipped", iteration, verdict, float(logs["l_rec"]))
+        log.warning("iteration %d: %s loss (l_rec %.4e), step skipped", iteration, verdict, float(rec_g))
         if self.guard.bad_in_a_row < self.guard.patience:
             return False
         if self._good_state is not None:
@@ -190,6 +195,10 @@ class MCIRModel(RestorationModel):
         guard = self.guard
         if guard is not None and guard.bad_in_a_row == 0 and (guard.snapshot_due(iteration) or self._good_state is None):
             self._good_state = copy.deepcopy(self.state_dict())  # the last good state, after a good step
+
+    def replicated_modules(self) -> List[nn.Module]:
+        """Target and EMA, plus the negatives and the loss networks (a random VGG must match too)."""
+        return super().replicated_modules() + [self.neg_bank, self.neg_loss]
 
     # ---- state ------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:

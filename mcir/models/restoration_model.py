@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -48,6 +48,8 @@ class RestorationModel:
         self.ema = ema.to(device) if ema is not None else None
         self.perceptual_loss = perceptual_loss.to(device) if perceptual_loss is not None else None
         self.contrast_loss = contrast_loss.to(device) if contrast_loss is not None else None
+        # What training runs forward/backward through: net_g itself, or a DDP wrapper of it (distribute()).
+        self.train_net: nn.Module = self.net_g
 
     @classmethod
     def from_options(cls, opt: Dict[str, Any], device: torch.device, is_train: bool) -> "RestorationModel":
@@ -113,7 +115,7 @@ class RestorationModel:
         self.net_g.train()
         lq = batch["lq"].to(self.device, non_blocking=True)
         gt = batch["gt"].to(self.device, non_blocking=True)
-        output = self.net_g(lq)
+        output = self.train_net(lq)
         total, logs = self.compute_losses(lq, gt, output, iteration)
         if self.accept_step(total, logs, iteration):
             self.optim_step.step(total, iteration)
@@ -121,6 +123,21 @@ class RestorationModel:
             self.scheduler.step()
         self.after_optimizer_step(iteration)
         return logs
+
+    # ---- distributed training ----------------------------------------------------------------
+    def replicated_modules(self) -> List[nn.Module]:
+        """Modules that must hold the same values on every rank (broadcast from rank 0 before training)."""
+        # Loss networks count too: a random-initialised VGG must match on every rank.
+        return [self.net_g] + [m for m in (self.ema, self.perceptual_loss, self.contrast_loss) if m is not None]
+
+    def distribute(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
+        """Train through ``wrapper(net_g)`` (DistributedDataParallel); EMA, checkpoints and inference keep
+        using the plain ``net_g``, whose parameters the wrapper shares.
+
+        Args:
+            wrapper: Wraps the target network.
+        """
+        self.train_net = wrapper(self.net_g)
 
     # ---- inference --------------------------------------------------------------------------
     def eval_network(self, use_ema: bool = True) -> nn.Module:

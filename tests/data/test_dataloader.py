@@ -119,3 +119,39 @@ def test_mid_epoch_resume_without_workers_is_exact_given_torch_rng(train_set):
     assert len(resumed) == len(original) - 2
     tail = [(b["gt"].clone(), list(b["gt_path"])) for b in resumed]
     assert _same(tail, original[2:])
+
+
+def _batches(loader, epoch, start=0):
+    loader.sampler.set_epoch(epoch, start=start)
+    return [b.tolist() for b in loader]
+
+
+def test_ranks_split_every_batch_of_one_process_with_the_total_batch():
+    data = _Range(10)
+    one = build_dataloader(data, "train", batch_size_per_gpu=4, dataset_enlarge_ratio=2, seed=3)
+    ranks = [build_dataloader(data, "train", batch_size_per_gpu=2, dataset_enlarge_ratio=2, seed=3,
+                              num_replicas=2, rank=r) for r in (0, 1)]
+    for epoch in (0, 1):
+        single = _batches(one, epoch)
+        parts = [_batches(loader, epoch) for loader in ranks]
+        assert len(single) == len(parts[0]) == len(parts[1]) == 5
+        for i, batch in enumerate(single):  # iteration i: the same samples, split across the two ranks
+            assert sorted(parts[0][i] + parts[1][i]) == sorted(batch)
+    # mid-epoch resume is per rank: start counts this rank's samples
+    assert _batches(ranks[1], 1, start=2 * 3) == parts[1][3:]
+
+
+def test_ranks_get_their_own_worker_seeds_but_the_same_order():
+    loaders = [build_dataloader(_Range(8), "train", batch_size_per_gpu=2, seed=7, num_replicas=2, rank=r)
+               for r in (0, 1)]
+    for loader in loaders:
+        loader.sampler.set_epoch(3)
+    assert loaders[0].generator.initial_seed() == 7 + 3  # a lone process's seed, unchanged
+    assert loaders[1].generator.initial_seed() == 7 + 3 + 2**32
+    order = torch.randperm(8, generator=torch.Generator().manual_seed(7 + 3)).tolist()
+    assert list(loaders[0].sampler) == order[0::2] and list(loaders[1].sampler) == order[1::2]
+
+
+def test_val_shards_are_unpadded_and_disjoint():
+    shards = [[int(b) for b in build_dataloader(_Range(5), "val", num_replicas=2, rank=r)] for r in (0, 1)]
+    assert shards == [[0, 2, 4], [1, 3]]
