@@ -155,10 +155,11 @@ class MCIRModel(RestorationModel):
             rec_g, neg_g = mean_across_ranks(torch.stack([l_rec.detach().float(), l_neg.detach().float()]))
             # Identical negatives (e.g. at the very start with init: target) give L_neg = 0: no push then.
             d = float(neg_g)
-            lam = float(self.neg_ratio * rec_g) / d if d > 1e-12 else 0.0
+            # |L_rec|: losses such as PSNRLoss (−PSNR) are negative, and λ must stay positive.
+            lam = float(self.neg_ratio * rec_g.abs()) / d if d > 1e-12 else 0.0
         total = l_rec - lam * l_neg
         logs["l_neg"] = l_neg.detach()
-        logs["neg_ratio"] = (lam * l_neg.detach() / l_rec.detach().clamp_min(1e-12)).detach()
+        logs["neg_ratio"] = (lam * l_neg.detach() / l_rec.detach().abs().clamp_min(1e-12)).detach()
         logs["lambda"] = torch.tensor(lam)
         return total, logs
 

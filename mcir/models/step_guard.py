@@ -13,7 +13,8 @@ class StepGuard:
     """Judges each step and counts bad ones in a row.
 
     A step is ``non-finite`` when the total loss is NaN/inf, and ``exploding`` when the reconstruction loss
-    exceeds ``explode_factor`` × its running mean over recent good steps (EMA with factor 0.9).
+    exceeds ``explode_factor`` × its running mean over recent good steps (EMA with factor 0.9); for a
+    negative running mean the threshold is ``mean + (explode_factor − 1)·|mean|``.
 
     Args:
         explode_factor: Threshold relative to the running reconstruction loss.
@@ -40,7 +41,9 @@ class StepGuard:
         rec = float(l_rec)
         if not (torch.isfinite(total).item() and torch.isfinite(l_rec).item()):
             verdict = "non-finite"
-        elif self.rec_level is not None and rec > self.explode_factor * self.rec_level:
+        # level + (factor − 1)·|level| is factor × level for positive losses and stays meaningful for
+        # losses that are negative by design (PSNRLoss is −PSNR), where factor × level would flag every step.
+        elif self.rec_level is not None and rec > self.rec_level + (self.explode_factor - 1) * abs(self.rec_level):
             verdict = "exploding"
         else:
             self.rec_level = rec if self.rec_level is None else 0.9 * self.rec_level + 0.1 * rec

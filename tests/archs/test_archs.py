@@ -16,6 +16,9 @@ from mcir.errors import OptionError
 # Small per-arch settings so every forward/backward runs in milliseconds; unlisted archs use defaults.
 SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
     "EDSR": {"num_feat": 8, "num_block": 2},
+    "FFANet": {"gps": 3, "blocks": 1, "dim": 64},
+    "NAFNet": {"width": 4, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]},
+    "NAFNetLocal": {"width": 4, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]},
 }
 
 SET5 = Path(__file__).resolve().parents[2] / "datasets" / "Set5"  # bundled copy of the official Set5 files
@@ -41,6 +44,12 @@ def test_every_arch_forward_backward(name: str) -> None:
     params = list(net.parameters())
     if net.requires_training:
         assert params, "a network that requires training needs parameters"
+    with torch.no_grad():
+        # Parameters initialised to exactly zero (NAFNet's branch scales beta/gamma) block the gradient of
+        # their whole branch at step 0; give them values so the check below sees every parameter used.
+        for p in params:
+            if not p.any():
+                p.normal_(0.0, 0.1)
 
     in_ch, out_ch = _default(name, "num_in_ch", 3), _default(name, "num_out_ch", 3)
     size = -(-16 // net.size_multiple) * net.size_multiple
