@@ -7,6 +7,7 @@ from typing import Any, Dict, Tuple
 from torch.utils.data import DataLoader, Dataset
 
 from mcir.data import paired_dataset  # noqa: F401  (registers PairedImageDataset)
+from mcir.data import synthetic_dataset  # noqa: F401  (registers SyntheticDegradationDataset)
 from mcir.data.dataloader import EnlargedSampler, build_dataloader
 from mcir.errors import OptionError
 from mcir.registry import DATASET_REGISTRY, build_from_registry
