@@ -1,18 +1,119 @@
-"""Validated degradation pipelines built from option lists such as ``[{type: gaussian_noise, sigma: [0, 50]}]``."""
+"""Named degradations with validated parameters, and pipelines built from option lists of them.
+
+An option list such as ``[{type: gaussian_noise, sigma: [0, 50]}, {type: jpeg, quality: 40}]`` is checked
+once (names, parameter names, types and ranges, as :class:`OptionError` naming ``degradations[i].<param>``)
+and becomes a :class:`DegradationPipeline`; a ``[low, high]`` value is drawn per image from the generator the
+pipeline is called with.
+"""
 
 from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mcir.data.degradations import DEGRADATIONS, REQUIRED, DegradationSpec, Param
+from mcir.data.degradations import (
+    bicubic_downscale,
+    gaussian_noise,
+    haze,
+    jpeg_compression,
+    motion_blur,
+    rain,
+)
 from mcir.errors import OptionError
 
-__all__ = ["Degradation", "DegradationPipeline", "build_pipeline"]
+__all__ = ["DEGRADATIONS", "Param", "DegradationSpec", "Degradation", "DegradationPipeline", "build_pipeline"]
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One degradation parameter: its type, allowed values and default.
+
+    Args:
+        kind: ``float``, ``int``, ``bool`` or ``choice``.
+        default: Default value (a scalar, a ``(low, high)`` range, or :data:`REQUIRED`).
+        low: Smallest allowed value (numbers).
+        high: Largest allowed value (numbers).
+        choices: Allowed values (``choice``).
+        sampled: Whether a ``[low, high]`` range (or a list of choices) may be given, drawn per image.
+    """
+
+    kind: str
+    default: Any = REQUIRED
+    low: Optional[float] = None
+    high: Optional[float] = None
+    choices: Tuple[str, ...] = ()
+    sampled: bool = True
+
+
+@dataclass(frozen=True)
+class DegradationSpec:
+    """A named degradation: ``fn(img, rng, **params)`` and its parameters.
+
+    Args:
+        fn: The degradation function.
+        params: Parameter name -> :class:`Param`.
+        doc: One-line description (for listings).
+    """
+
+    fn: Callable[..., np.ndarray]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    doc: str = ""
+
+
+#: Named degradations usable in a dataset's ``degradations:`` list (read-only).
+DEGRADATIONS: Mapping[str, DegradationSpec] = MappingProxyType(
+    {
+        "gaussian_noise": DegradationSpec(
+            gaussian_noise,
+            {"sigma": Param("float", low=0.0, high=255.0), "clip": Param("bool", False, sampled=False)},
+            "additive white Gaussian noise, sigma in 0-255 units",
+        ),
+        "jpeg": DegradationSpec(
+            jpeg_compression, {"quality": Param("int", low=1, high=100)}, "OpenCV JPEG encode/decode at a quality"
+        ),
+        "motion_blur": DegradationSpec(
+            motion_blur,
+            {
+                "kernel_size": Param("int", low=1, high=101),
+                "angle": Param("float", (0.0, 180.0), low=-360.0, high=360.0),
+                "kind": Param("choice", "line", choices=("line", "trajectory")),
+            },
+            "uniform motion blur with a line or random-trajectory kernel",
+        ),
+        "haze": DegradationSpec(
+            haze,
+            {
+                "beta": Param("float", (0.6, 1.8), low=0.0, high=10.0),
+                "airlight": Param("float", (0.7, 1.0), low=0.0, high=1.0),
+                "depth": Param("choice", "ramp", choices=("ramp", "smooth", "uniform")),
+            },
+            "atmospheric scattering with a depth proxy",
+        ),
+        "rain": DegradationSpec(
+            rain,
+            {
+                "density": Param("float", (0.002, 0.008), low=0.0, high=1.0),
+                "length": Param("int", (15, 40), low=1, high=201),
+                "angle": Param("float", (60.0, 120.0), low=-360.0, high=360.0),
+                "width": Param("float", 1.0, low=0.0, high=5.0),
+                "intensity": Param("float", (0.5, 0.9), low=0.0, high=1.0),
+            },
+            "additive rain streaks (sparse noise smeared along a direction)",
+        ),
+        "bicubic": DegradationSpec(
+            bicubic_downscale,
+            {"scale": Param("int", low=1, high=16, sampled=False), "quantize": Param("bool", True, sampled=False)},
+            "MATLAB-bicubic down-scaling by an integer factor",
+        ),
+    }
+)
 
 
 def _is_number(value: Any) -> bool:

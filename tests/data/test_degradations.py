@@ -10,6 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio as psnr
 from skimage.restoration import wiener
 
 from mcir.data import degradations as D
+from mcir.data.degradation_pipeline import DEGRADATIONS
 from mcir.data.degradation_pipeline import build_pipeline
 from mcir.errors import DataError, OptionError
 from mcir.utils.img_util import imread
@@ -43,7 +44,7 @@ def _dark_channel(img: np.ndarray, patch: int = 15) -> np.ndarray:
 
 
 def test_every_degradation_has_a_config_here():
-    assert set(CONFIGS) == set(D.DEGRADATIONS)
+    assert set(CONFIGS) == set(DEGRADATIONS)
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
