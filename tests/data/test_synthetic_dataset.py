@@ -98,6 +98,25 @@ def test_training_draws_come_from_the_loader_seed(clean):
     assert not torch.equal(ds[0]["lq"] - ds[0]["gt"], a["lq"] - a["gt"])  # the RNG advanced
 
 
+def test_mid_epoch_resume_without_workers_is_exact_given_torch_rng(clean):
+    root, _ = clean
+    ds = _ds(root, phase="train", gt_size=32, use_hflip=True)
+    kw = dict(batch_size_per_gpu=1, num_worker_per_gpu=0, dataset_enlarge_ratio=2, seed=4)
+    loader = build_dataloader(ds, "train", **kw)
+    torch.manual_seed(0)
+    loader.sampler.set_epoch(1)
+    original, saved = [], None
+    for i, batch in enumerate(loader):
+        original.append(batch["lq"])
+        if i == 1:
+            saved = torch.get_rng_state()  # what a checkpoint after two batches stores
+    resumed = build_dataloader(ds, "train", **kw)
+    torch.set_rng_state(saved)
+    resumed.sampler.set_epoch(1, start=2)
+    rest = [batch["lq"] for batch in resumed]
+    assert len(rest) == 4 and all(torch.equal(a, b) for a, b in zip(original[2:], rest))
+
+
 def test_bicubic_step_makes_lq_scale_times_smaller(clean):
     root, _ = clean
     cfg = [{"type": "bicubic", "scale": 2}, {"type": "jpeg", "quality": 50}]
