@@ -280,7 +280,8 @@ def build_pipeline(cfgs: Any, key: str = "degradations") -> DegradationPipeline:
     """Validate an option list of degradations and build the pipeline.
 
     Args:
-        cfgs: A list of ``{type: <name>, <param>: value | [low, high] | [choice, ...]}`` mappings.
+        cfgs: A list of ``{type: <name>, <param>: value | [low, high] | [choice, ...]}`` mappings (a single
+            mapping counts as a list of one).
         key: Option key of the list, for error messages (items are named ``<key>[i]``).
 
     Returns:
