@@ -9,7 +9,8 @@ in a temporary folder with ``scripts/create_lmdb.py``'s ``make_lmdb``:
   against one FFA-Net step (``FFANet`` / ``FFA`` from ARCH_REGISTRY with its defaults; the row is skipped
   with a message when no such arch is registered).
 
-Only images at least as large as the patch are used (a meta_info file lists them for the disk loader).
+Only images at least as large as the patch are used (copied to a temporary folder, which is also packed
+into the LMDB).
 Loader rates are steady state: each timed run starts a fresh iterator, skips the batches that include worker
 start-up or were prefetched meanwhile, then times the next ``--batches`` batches; runs of all variants are
 interleaved and the median kept. The models' steps run on random tensors of the same shapes (median of
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -34,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import median_times  # noqa: E402
 from mcir.data.dataloader import build_dataloader  # noqa: E402
-from mcir.data.meta_info import MetaEntry, write_meta_info  # noqa: E402
 from mcir.data.paired_dataset import PairedImageDataset  # noqa: E402
 from mcir.data.synthetic_dataset import SyntheticDegradationDataset  # noqa: E402
 from mcir.registry import ARCH_REGISTRY  # noqa: E402
@@ -52,28 +53,28 @@ def _create_lmdb_module() -> Any:
 
 
 def prepare(tmp: Path, min_side: int, tag: str) -> Dict[str, Any]:
-    """A meta_info file and an LMDB with the T91 images whose shorter side is at least ``min_side``.
+    """A folder and an LMDB with the T91 images whose shorter side is at least ``min_side``.
 
     Args:
         tmp: Temporary folder.
         min_side: Smallest allowed image side (the GT patch size).
-        tag: Name of this subset (file names).
+        tag: Name of this subset (folder names).
 
     Returns:
-        ``{'meta': meta_info path, 'lmdb': LMDB folder, 'count': images}``.
+        ``{'folder': PNG folder, 'lmdb': LMDB folder, 'count': images}``.
     """
     from PIL import Image
 
-    paths = []
+    folder = tmp / tag
+    folder.mkdir()
     for p in sorted(T91.glob("*.png")):
         with Image.open(p) as im:
             if min(im.size) >= min_side:
-                paths.append(p)
-    meta = tmp / f"{tag}_meta_info.txt"
-    write_meta_info(meta, [MetaEntry(p.name) for p in paths])
+                shutil.copy(p, folder)
     db = tmp / f"{tag}.lmdb"
-    _create_lmdb_module().make_lmdb(paths, db)
-    return {"meta": str(meta), "lmdb": str(db), "count": len(paths)}
+    create_lmdb = _create_lmdb_module()
+    create_lmdb.make_lmdb(create_lmdb.list_images(folder), db)
+    return {"folder": str(folder), "lmdb": str(db), "count": len(list(folder.iterdir()))}
 
 
 def loader_timer(dataset: torch.utils.data.Dataset, batch: int, workers: int, batches: int) -> Callable[[], None]:
@@ -178,14 +179,12 @@ def main() -> None:
         common = dict(phase="train", use_hflip=True, use_rot=True)
 
         def sr_set(backend: str) -> PairedImageDataset:
-            root = sr_data["lmdb"] if backend == "lmdb" else str(T91)
-            meta = None if backend == "lmdb" else sr_data["meta"]
-            return PairedImageDataset(root, lq_from_gt="bicubic", scale=4, gt_size=192, meta_info_file=meta, **common)
+            root = sr_data["lmdb"] if backend == "lmdb" else sr_data["folder"]
+            return PairedImageDataset(root, lq_from_gt="bicubic", scale=4, gt_size=192, **common)
 
         def haze_set(backend: str) -> SyntheticDegradationDataset:
-            root = haze_data["lmdb"] if backend == "lmdb" else str(T91)
-            meta = None if backend == "lmdb" else haze_data["meta"]
-            return SyntheticDegradationDataset(root, [{"type": "haze"}], gt_size=128, meta_info_file=meta, **common)
+            root = haze_data["lmdb"] if backend == "lmdb" else haze_data["folder"]
+            return SyntheticDegradationDataset(root, [{"type": "haze"}], gt_size=128, **common)
 
         rows: List[Dict[str, Any]] = [
             {"name": "sr_x4", "images": sr_data["count"], "batch": 16, "gt_patch": 192,

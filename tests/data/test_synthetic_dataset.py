@@ -142,7 +142,7 @@ def test_meta_info_and_lmdb_give_the_same_test_images_as_the_folder(clean, tmp_p
     create_lmdb = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(create_lmdb)
     db = tmp_path / "clean.lmdb"
-    create_lmdb.make_lmdb(sorted(root.glob("*.png")), db)
+    create_lmdb.make_lmdb(create_lmdb.list_images(root), db)
     folder = _ds(root, phase="test")
     lmdb_ds = _ds(db, phase="test")
     meta = tmp_path / "meta.txt"
