@@ -6,7 +6,8 @@ from typing import Any, Dict, Tuple
 
 from torch.utils.data import DataLoader, Dataset
 
-from mcir.data import mixed_dataset, paired_dataset  # noqa: F401  (registers MixedDataset, PairedImageDataset)
+# Imported to register MixedDataset, PairedImageDataset and SyntheticDegradationDataset.
+from mcir.data import mixed_dataset, paired_dataset, synthetic_dataset  # noqa: F401
 from mcir.data.dataloader import EnlargedSampler, build_dataloader
 from mcir.errors import OptionError
 from mcir.registry import DATASET_REGISTRY, build_from_registry

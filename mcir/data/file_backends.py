@@ -19,14 +19,21 @@ def _open_env(path: str) -> Any:
     """A read-only handle on the LMDB at ``path``, shared within this process."""
     import lmdb  # only LMDB users need the package loaded
 
-    key = (os.getpid(), os.path.realpath(path))
-    env = _OPEN_ENVS.get(key)
+    pid, real = os.getpid(), os.path.realpath(path)
+    env = _OPEN_ENVS.get((pid, real))
     if env is None:
+        # py-lmdb refuses to open a database that was open when this process was forked (e.g. a worker
+        # started after the main process read the same LMDB). The inherited handle must not be used after
+        # a fork anyway; closing it only unmaps this process's copy.
+        for (owner, p), inherited in list(_OPEN_ENVS.items()):
+            if p == real and owner != pid:
+                inherited.close()
+                _OPEN_ENVS.pop((owner, p), None)
         try:
             env = lmdb.open(path, readonly=True, lock=False, readahead=False)
         except lmdb.Error as exc:
             raise DataError(f"{path}: cannot open LMDB ({exc})") from exc
-        _OPEN_ENVS[key] = env
+        _OPEN_ENVS[(pid, real)] = env
     return env
 
 

@@ -66,3 +66,24 @@ def test_two_backends_on_one_database_share_it(tmp_path):
     first = LMDBBackend([path], ["gt"])
     second = LMDBBackend([path, path], ["lq", "gt"])  # py-lmdb alone would refuse the second open
     assert first.get("k", "gt") == second.get("k", "lq") == second.get("k", "gt") == b"v"
+
+
+def _read_in_child(backend, queue):
+    queue.put(backend.get("k", "gt"))
+
+
+def test_a_forked_worker_reads_a_database_its_parent_has_open(tmp_path):
+    # DataLoader workers fork after the main process may have read the same LMDB (a 0-worker loader,
+    # validation); py-lmdb would refuse the worker's open as "already open in this process".
+    import multiprocessing
+
+    _make_lmdb(tmp_path / "x.lmdb", {"k": b"v"})
+    backend = LMDBBackend([str(tmp_path / "x.lmdb")], ["gt"])
+    assert backend.get("k", "gt") == b"v"
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(backend, queue))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and queue.get(timeout=5) == b"v"
+    assert backend.get("k", "gt") == b"v"  # the parent's handle still works

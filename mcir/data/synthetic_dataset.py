@@ -1,0 +1,243 @@
+"""SyntheticDegradationDataset: clean images degraded on the fly (noise, JPEG, blur, haze, rain, bicubic).
+
+Randomness, so that results repeat:
+
+* training: each sample seeds a ``np.random.Generator`` with one number drawn from torch's default
+  generator, which the DataLoader seeds per worker and per epoch (see :mod:`mcir.data.dataloader`) and the
+  trainer saves with its state, so degradations follow the same rules as crops and flips and resume exactly;
+* validation/testing: each image gets its own generator seeded by ``(seed, hash of its name)``, so the
+  degraded images are the same in every run, for every worker count and whatever else is in the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from mcir.data.degradation_pipeline import build_pipeline
+from mcir.data.file_backends import build_backend
+from mcir.data.meta_info import is_image_file, read_meta_info
+from mcir.data.transforms import augment, mod_crop, random_crop
+from mcir.errors import DataError, OptionError
+from mcir.registry import DATASET_REGISTRY
+from mcir.utils.img_util import bgr2y, img2float, img2tensor, imfrombytes
+
+_PHASES = ("train", "val", "test")
+_COLORS = (None, "rgb", "gray", "y")
+
+
+def name_seed(seed: int, name: str) -> np.random.Generator:
+    """The test-time generator of one image: seeded by ``seed`` and a stable hash of its name.
+
+    Args:
+        seed: The dataset's ``seed`` option.
+        name: The image's name without extension (``baby``, or ``sub/baby`` from a meta_info file).
+
+    Returns:
+        A fresh generator.
+    """
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    return np.random.default_rng([int(seed), int.from_bytes(digest, "little")])
+
+
+def _to_color(img: np.ndarray, color: Optional[str]) -> np.ndarray:
+    """Float [0, 1] BGR/gray HWC image in the dataset's colour mode."""
+    if img.shape[2] == 1 and color != "gray":
+        img = np.repeat(img, 3, axis=2)
+    if color == "gray" and img.shape[2] == 3:
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2GRAY)[:, :, None]
+    if color == "y":
+        return bgr2y(img)
+    return img
+
+
+def _header_size(path: str) -> Tuple[int, int]:
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read image header ({exc})") from exc
+
+
+@DATASET_REGISTRY.register()
+class SyntheticDegradationDataset(Dataset):
+    """Clean images as GT and the same images degraded on the fly as LQ.
+
+    Images come from a folder, a meta_info list (``meta_info_file``) or a BasicSR-layout LMDB
+    (``io_backend: {type: lmdb}`` or a root ending in ``.lmdb``). Training crops a random ``gt_size``
+    patch and flips it (like PairedImageDataset) before degrading; validation/testing degrades whole
+    images cropped to a multiple of ``scale``.
+
+    Args:
+        dataroot_gt: Folder (or ``.lmdb``) of clean images.
+        degradations: Steps applied in order, each ``{type: <name>, <param>: value}``; a number parameter
+            may be a ``[low, high]`` range drawn per image, a choice parameter a list drawn from. Names:
+            ``gaussian_noise`` (sigma, clip), ``jpeg`` (quality), ``motion_blur`` (kernel_size, angle, kind),
+            ``haze`` (beta, airlight, depth), ``rain`` (density, length, angle, width, intensity),
+            ``bicubic`` (scale, quantize).
+        phase: ``train`` (random crop, flips, random degradations) or ``val`` / ``test`` (seeded per image).
+        scale: GT -> LQ size ratio; must equal the product of the ``bicubic`` steps' scales.
+        io_backend: ``{'type': 'disk'}`` or ``{'type': 'lmdb'}``; None picks LMDB for a ``.lmdb`` root.
+        meta_info_file: Text file listing the image names (BasicSR format) to use instead of the whole folder.
+        gt_size: GT patch size for training (a multiple of ``scale``); None trains on whole images.
+        use_hflip: Random horizontal flips in training.
+        use_rot: Random vertical flips and transposes in training.
+        name: Dataset name for messages.
+        color: None or ``rgb`` (3 channels), ``gray`` (1 channel), ``y`` (BT.601 luma); applied before
+            degrading, so e.g. JPEG then compresses the single channel.
+        seed: Base seed of the validation/test degradations.
+    """
+
+    def __init__(
+        self,
+        dataroot_gt: str,
+        degradations: List[Dict[str, Any]],
+        phase: str = "train",
+        scale: int = 1,
+        io_backend: Optional[dict] = None,
+        meta_info_file: Optional[str] = None,
+        gt_size: Optional[int] = None,
+        use_hflip: bool = False,
+        use_rot: bool = False,
+        name: str = "",
+        color: Optional[str] = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self._check_options(phase, scale, gt_size, color, seed)
+        self.pipeline = build_pipeline(degradations, key="degradations")
+        if len(self.pipeline) == 0:
+            raise OptionError("needs at least one degradation", key="degradations")
+        if self.pipeline.scale != scale:
+            raise OptionError(
+                f"the bicubic steps downscale by {self.pipeline.scale} but scale is {scale}; make them agree",
+                key="degradations",
+            )
+        self.name = name
+        self.phase = phase
+        self.scale = int(scale)
+        self.gt_size = gt_size
+        self.use_hflip = use_hflip
+        self.use_rot = use_rot
+        self.color = color
+        self.seed = int(seed)
+        if not dataroot_gt:
+            raise OptionError("is required", key="dataroot_gt")
+        self.root = str(dataroot_gt).rstrip("/\\") or str(dataroot_gt)
+        if not Path(self.root).is_dir():
+            raise DataError(f"{self.root}: dataroot_gt folder does not exist")
+
+        kind = (io_backend or {}).get("type") or ("lmdb" if self.root.endswith(".lmdb") else "disk")
+        backend_cfg = {**(io_backend or {}), "type": kind}
+        if kind == "lmdb":
+            if not self.root.endswith(".lmdb"):
+                raise DataError(f"{self.root}: the lmdb io_backend needs a folder ending in .lmdb")
+            backend_cfg.update(db_paths=[self.root], client_keys=["gt"])
+        self.backend_kind = kind
+        self.items = self._list_images(meta_info_file)
+        self.backend = build_backend(backend_cfg)
+        if phase == "train" and gt_size:
+            self._check_patch_fits(meta_info_file)
+
+    @staticmethod
+    def _check_options(phase: str, scale: int, gt_size: Optional[int], color: Optional[str], seed: int) -> None:
+        if phase not in _PHASES:
+            raise OptionError(f"unknown phase '{phase}' (choose {', '.join(_PHASES)})", key="phase")
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise OptionError(f"scale must be an integer >= 1, got {scale!r}", key="scale")
+        if gt_size is not None and (isinstance(gt_size, bool) or not isinstance(gt_size, int) or gt_size < 1):
+            raise OptionError(f"gt_size must be a positive integer, got {gt_size!r}", key="gt_size")
+        if gt_size is not None and gt_size % scale:
+            raise OptionError(f"gt_size {gt_size} is not a multiple of scale {scale}", key="gt_size")
+        if color not in _COLORS:
+            raise OptionError(f"unknown color '{color}' (choose rgb, gray or y)", key="color")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise OptionError(f"seed must be an integer, got {seed!r}", key="seed")
+
+    def _list_images(self, meta_info_file: Optional[str]) -> List[Tuple[str, str]]:
+        """``(path or LMDB key, name without extension)`` of every image, in a stable order."""
+        if self.backend_kind == "lmdb":
+            meta = meta_info_file or os.path.join(self.root, "meta_info.txt")
+            return [(e.key, e.key) for e in read_meta_info(meta)]
+        if meta_info_file:
+            names = [e.name for e in read_meta_info(meta_info_file)]
+            for n in names:
+                if not os.path.isfile(os.path.join(self.root, n)):
+                    raise DataError(f"{meta_info_file}: image {os.path.join(self.root, n)} does not exist")
+        else:
+            names = sorted(e.name for e in os.scandir(self.root) if e.is_file() and is_image_file(e.name))
+            if not names:
+                raise DataError(f"{self.root}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
+        return [(os.path.join(self.root, n), os.path.splitext(n)[0]) for n in names]
+
+    def _check_patch_fits(self, meta_info_file: Optional[str]) -> None:
+        """Fail at start-up, naming the image, when one is smaller than ``gt_size`` (headers only)."""
+        if self.backend_kind == "lmdb":
+            meta = meta_info_file or os.path.join(self.root, "meta_info.txt")
+            sizes = [(f"{self.root}:{e.key}", e.shape[:2]) for e in read_meta_info(meta) if e.shape]
+        else:
+            sizes = [(path, _header_size(path)) for path, _ in self.items]
+        for where, (h, w) in sizes:
+            if min(h, w) < self.gt_size:
+                raise DataError(f"{where}: gt_size {self.gt_size} is larger than the image {h}x{w}")
+
+    def _read(self, path_or_key: str) -> np.ndarray:
+        if self.backend_kind == "lmdb":
+            return imfrombytes(self.backend.get(path_or_key, "gt"), path=f"{self.root}:{path_or_key}")
+        return imfrombytes(self.backend.get(path_or_key), path=path_or_key)
+
+    def rng_for(self, index: int) -> np.random.Generator:
+        """The generator that degrades sample ``index`` now (see the module docstring).
+
+        Args:
+            index: Sample index.
+
+        Returns:
+            In training a generator seeded from torch's default generator (advancing it by one draw);
+            otherwise the image's fixed generator.
+        """
+        if self.phase == "train":
+            return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        return name_seed(self.seed, self.items[index][1])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        """Load image ``index`` and degrade it.
+
+        Args:
+            index: Sample index.
+
+        Returns:
+            ``{'lq': (C,h,w), 'gt': (C,H,W)}`` float32 RGB (or 1-channel) tensors, GT in [0, 1], LQ as the
+            degradations leave it (unclipped Gaussian noise goes beyond [0, 1]); ``lq_path`` and ``gt_path``
+            are both the clean image's path (its LMDB key in LMDB mode).
+        """
+        path, _ = self.items[index]
+        img = self._read(path)
+        if self.phase == "train":
+            if self.gt_size:
+                img = random_crop(img, self.gt_size, path=path)
+            img = augment(img, self.use_hflip, self.use_rot)
+        img = mod_crop(img, self.scale)
+        if min(img.shape[:2]) < self.scale:
+            raise DataError(f"{path}: image {img.shape[0]}x{img.shape[1]} is smaller than scale {self.scale}")
+        gt = _to_color(img2float(np.ascontiguousarray(img)), self.color)
+        lq = self.pipeline(gt, self.rng_for(index))
+        t_gt, t_lq = img2tensor([gt, np.ascontiguousarray(lq, dtype=np.float32)], bgr2rgb=True, float32=True)
+        return {"lq": t_lq, "gt": t_gt, "lq_path": path, "gt_path": path}
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, phase={self.phase}, images={len(self)}, "
+            f"scale={self.scale}, backend={self.backend_kind}, degradations={self.pipeline!r})"
+        )
