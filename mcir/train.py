@@ -110,6 +110,8 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
                        "self_ensemble": val["self_ensemble"]},
         save_img_dir=str(run.visualization) if val["save_img"] else None,
         progress=opt["logger"]["pbar"] and sys.stderr.isatty(),
+        num_tb_img=val["num_tb_img"],
+        sample_dir=str(run.visualization),
     )
     if state is not None:
         try:
