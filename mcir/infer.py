@@ -1,4 +1,4 @@
-"""Restore images with a trained network: ``python mcir/infer.py --input PATH --output DIR (-opt X.yml | --arch NAME)``."""
+"""Restore images with a trained network: ``python mcir/infer.py --input PATH --output DIR -opt X.yml``."""
 
 from __future__ import annotations
 
@@ -102,7 +102,9 @@ def _network(args: argparse.Namespace, device: Any) -> Tuple[Any, Dict[str, Any]
     return RestorationModel(net, device), cfg
 
 
-def _require_weights(cfg: Dict[str, Any], weights: Optional[str], file: Optional[str], key: str, net: Any = None) -> None:
+def _require_weights(
+    cfg: Dict[str, Any], weights: Optional[str], file: Optional[str], key: str, net: Any = None
+) -> None:
     from mcir.registry import ARCH_REGISTRY
 
     trainable = getattr(net if net is not None else ARCH_REGISTRY.get(cfg["type"]), "requires_training", True)
@@ -138,7 +140,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         print(f"warning: skipped {path}: not an image file (extensions: png, jpg, jpeg, bmp, tif, tiff, webp)",
               file=sys.stderr)
     if not jobs:
-        raise DataError(f"{input_path}: no images found" + ("" if args.recursive else " (use --recursive for sub-folders)"))
+        hint = "" if args.recursive else " (use --recursive for sub-folders)"
+        raise DataError(f"{input_path}: no images found{hint}")
 
     def restore(x: torch.Tensor) -> torch.Tensor:
         return model.infer(x, tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble)

@@ -61,7 +61,8 @@ def plot_neg_ratio(runs: Sequence[RunHistory], out: Path, band: Sequence[float] 
     if not drawn:
         plt.close(fig)
         names = ", ".join(r.name for r in runs)
-        raise MCIRError(f"no λ·L_neg / L_rec in {names}: plot MCIRModel runs (they log neg_ratio, lambda, l_neg, l_rec)")
+        raise MCIRError(f"no λ·L_neg / L_rec in {names}: plot MCIRModel runs "
+                        "(they log neg_ratio, lambda, l_neg, l_rec)")
     ax_r.axhspan(band[0], band[1], color="tab:green", alpha=0.12, label=f"{band[0]:g}–{band[1]:g}")
     ax_r.set(ylabel="λ·L_neg / L_rec", title="strength of the negative term relative to the reconstruction loss")
     ax_l.set(xlabel="iteration", ylabel="λ")

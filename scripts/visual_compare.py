@@ -103,7 +103,7 @@ def compare_figure(
     plt = pyplot()
     from matplotlib.patches import Rectangle
 
-    inp, base, spn, gt = images
+    _, base, spn, gt = images
     div = divergence(base, spn)
     x, y, w, h = _check_box(box, div.shape) if box is not None else busiest_box(div, max(16, min(div.shape) // 5))
     titles = list(labels)

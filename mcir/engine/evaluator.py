@@ -67,8 +67,8 @@ class Evaluator:
 
         Args:
             infer: Maps an LQ batch to the restored batch.
-            loader: Yields dicts with ``lq``, ``lq_path`` and optionally ``gt`` / ``gt_path`` (images are
-                named by the GT file's stem when there is one).
+            loader: Yields dicts with ``lq``, ``lq_path`` and optionally ``gt`` / ``gt_path`` / ``name`` (images
+                are named by ``name``, else by the GT file's stem when there is one).
             save_dir: Write restored images here as ``<stem>[_<suffix>].png`` (None: don't).
             suffix: File-name suffix of saved images.
             on_output: Called with ``(index, stem, output)`` for every restored image, in loader order.
@@ -89,7 +89,8 @@ class Evaluator:
         try:
             for batch in batches:
                 output = infer(batch["lq"]).detach()
-                stems = [Path(p).stem for p in batch.get("gt_path", batch["lq_path"])]
+                # Datasets may name samples uniquely (RESIDE: several hazy images share one GT file).
+                stems = list(batch.get("name") or [Path(p).stem for p in batch.get("gt_path", batch["lq_path"])])
                 if on_output is not None:
                     for i, stem in enumerate(stems):
                         on_output(index + i, stem, output[i])

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from mcir.utils.atomic import atomic_write_text
 
@@ -75,7 +75,8 @@ def markdown_table(results: Results, metric_names: Sequence[str]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     note = f"\nCells: {'/'.join(metric_names)} (dataset average over its images)."
     if with_avg:
-        note += f" {AVG_LABEL}: mean of the dataset averages (each dataset weighs the same), not the mean over all images."
+        note += (f" {AVG_LABEL}: mean of the dataset averages (each dataset weighs the same), "
+                 "not the mean over all images.")
     return "\n".join(lines) + "\n" + note + "\n"
 
 

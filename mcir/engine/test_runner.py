@@ -68,7 +68,7 @@ def run_tests(opt: Dict[str, Any], device: torch.device, log: Log = print) -> Di
                 save_dir = str(results_root / "visualization" / spec.name / name if nested
                                else results_root / "visualization" / name)
             per_dataset[name] = evaluator.evaluate(
-                lambda x: model.infer(x, **infer_args), loader, save_dir=save_dir, suffix=val["suffix"]
+                lambda x, m=model: m.infer(x, **infer_args), loader, save_dir=save_dir, suffix=val["suffix"]
             )
             avg = per_dataset[name]["average"]
             prefix = f"{spec.name} " if nested else ""
