@@ -37,7 +37,8 @@ def child(args: argparse.Namespace) -> Dict[str, float]:
     """Run one variant and measure it (in this process).
 
     Returns:
-        ``{"before_mib", "peak_mib", "extra_mib", "seconds"}``.
+        ``{"before_mib", "peak_mib", "extra_mib", "seconds", "cpu_s"}`` (``cpu_s``: CPU time of all threads,
+        less sensitive than wall time to other jobs on a shared machine).
     """
     import torch
 
@@ -52,16 +53,16 @@ def child(args: argparse.Namespace) -> Dict[str, float]:
     if clear.exists():
         clear.write_text("5")  # reset VmHWM to the current RSS, so import-time peaks do not count
     before = _status_kib("VmRSS")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if args.child == "tiled":
         out = restore(net, x, tile=args.tile, overlap=args.overlap)
     else:
         out = restore(net, x)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert out.shape[-1] == args.size * args.scale
     peak = _status_kib("VmHWM")
     return {"before_mib": before / 1024, "peak_mib": peak / 1024, "extra_mib": (peak - before) / 1024,
-            "seconds": seconds}
+            "seconds": seconds, "cpu_s": cpu}
 
 
 def main() -> None:
@@ -97,6 +98,8 @@ def main() -> None:
         "extra_ratio_whole_over_tiled": round(res["whole"]["extra_mib"] / max(res["tiled"]["extra_mib"], 1e-3), 2),
         "whole_s": round(res["whole"]["seconds"], 2),
         "tiled_s": round(res["tiled"]["seconds"], 2),
+        "whole_cpu_s": round(res["whole"]["cpu_s"], 2),
+        "tiled_cpu_s": round(res["tiled"]["cpu_s"], 2),
     }))
 
 
