@@ -36,6 +36,7 @@ setup(
         "console_scripts": [
             "mcir-train=mcir.train:main",
             "mcir-test=mcir.test:main",
+            "mcir-infer=mcir.infer:main",
         ]
     },
 )

@@ -59,6 +59,29 @@ def metric_spec() -> Typed:
     )
 
 
+def model_entry_spec(base_arch: Optional[str]) -> Section:
+    """A ``models.<name>`` entry of test options: one row of the results table.
+
+    ``network_g`` holds overrides merged into the top-level ``network_g`` (same ``type``) or, with another
+    ``type``, a whole arch section; its keys are checked against the arch here, the merged section again
+    when the model is built (:mod:`mcir.engine.model_list`).
+
+    Args:
+        base_arch: ``type`` of the top-level ``network_g`` (the default ``type`` of the overrides).
+
+    Returns:
+        The entry's ``Section``.
+    """
+    return Section(
+        {
+            "pretrain_network_g": Leaf(STR, default=None),
+            "param_key_g": Leaf(STR, default=None),  # None: path.param_key_g
+            "strict_load_g": Leaf(BOOL, default=None),  # None: path.strict_load_g
+            "network_g": Typed(registry=lambda: ARCH_REGISTRY, default_type=base_arch, partial=True),
+        }
+    )
+
+
 def base_train_fields() -> Dict[str, Any]:
     """Keys of the ``train`` section common to every model."""
     return {
@@ -96,6 +119,16 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
         raise OptionError(exc.message, file=file, key="model_type") from None
     train_fields = base_train_fields()
     train_fields.update(model_cls.extra_train_options())
+    base_net = opt.get("network_g")
+    base_arch = base_net.get("type") if isinstance(base_net, dict) and isinstance(base_net.get("type"), str) else None
+    # test.py only: several checkpoints compared in one table (rows), e.g. baseline vs +SPN
+    models = {} if is_train else {
+        "models": MapOf(
+            model_entry_spec(base_arch),
+            pattern=r"[^.=\s/\\]+",
+            pattern_doc="model names must not contain '.', '=', '/' or spaces",
+        )
+    }
 
     return Section(
         {
@@ -112,6 +145,7 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
                 dataset_spec(), pattern=DATASET_KEY_PATTERN, pattern_doc="dataset keys start with train, val or test"
             ),
             "network_g": Typed(registry=lambda: ARCH_REGISTRY, required=True),
+            **models,
             "path": Section(
                 {
                     "pretrain_network_g": Leaf(STR, default=None),
@@ -129,6 +163,8 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
                     "val_freq": Leaf(INT, default=5000),
                     "save_img": Leaf(BOOL, default=False),
                     "num_save_img": Leaf(INT, default=None),
+                    # training validation: the first k restored images of each set go to TensorBoard and visualization/
+                    "num_tb_img": Leaf(INT, default=3),
                     "suffix": Leaf(STR, default=None),
                     "pbar": Leaf(BOOL, default=False),
                     "use_ema": Leaf(BOOL, default=True),

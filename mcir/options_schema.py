@@ -43,7 +43,10 @@ class Typed:
         registry: Returns the registry to look ``type`` up in (called lazily: registries fill on import).
         injected: Constructor arguments the framework supplies (not allowed in the file).
         extra: Additional keys allowed in the section, with their own specs (e.g. data-loader keys).
-        defaults: Option-file defaults for constructor arguments (e.g. ``phase`` from the section name).
+        default_type: ``type`` when the section leaves it out.
+        required: The section must be present.
+        partial: The section may leave out required constructor arguments (an override that is merged
+            into a complete section later, e.g. ``models.<name>.network_g`` in test options).
     """
 
     registry: Callable[[], Any]
@@ -51,6 +54,7 @@ class Typed:
     extra: Dict[str, Any] = field(default_factory=dict)
     default_type: Optional[str] = None
     required: bool = False
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,7 @@ def validate_typed(spec: Typed, value: Any, key: str, file: Optional[str]) -> Di
         if k not in out:
             out[k] = _validate(s, _MISSING, _join(key, k), file)
     for n, p in allowed.items():
-        if p.default is inspect.Parameter.empty and n not in out:
+        if not spec.partial and p.default is inspect.Parameter.empty and n not in out:
             raise OptionError(f"missing required key '{n}' for {registry.name} '{type_name}'", file=file, key=key)
     return out
 

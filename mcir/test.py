@@ -1,4 +1,4 @@
-"""Evaluate a model on test sets: ``python mcir/test.py -opt options/test/X.yml [--set k=v]``."""
+"""Evaluate models on test sets: ``python mcir/test.py -opt options/test/X.yml [--weights NAME=PATH] [--set k=v]``."""
 
 from __future__ import annotations
 
@@ -11,75 +11,51 @@ if __package__ in (None, ""):  # run as a script: import mcir from this checkout
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from mcir.cli import base_parser, run_main, select_device  # noqa: E402
-from mcir.errors import OptionError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the test command."""
     from mcir.metrics.presets import PRESETS
 
-    parser = base_parser("Evaluate an mcir model on test sets and write metrics tables.")
+    parser = base_parser("Evaluate mcir models on test sets and write metrics tables.")
     names = "; ".join(f"{p.name}: {p.summary}" for p in PRESETS.values())
     parser.add_argument(
         "--preset", metavar="NAME", default=None,
         help=f"score with this metric convention instead of the option file's val.metrics (--set "
         f"val.metrics.<name>=... still adds to it): {names}",
     )
+    parser.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="add a model (a row of the table) with these weights, same as --set models.NAME.pretrain_network_g=PATH; "
+        "repeatable",
+    )
     return parser
 
 
-def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """Evaluate the model of ``opt`` on every ``datasets.test*`` / ``datasets.val*`` section and write results.
+def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """Evaluate every model of ``opt`` on every ``datasets.test*`` / ``datasets.val*`` section and write results.
 
     Args:
         opt: Options from :func:`mcir.options.load_options` (``is_train=False``).
 
     Returns:
-        ``{dataset: {"average": {...}, "images": {stem: {...}}}}`` (also written to ``metrics.json``).
+        ``{model: {dataset: {"average": {...}, "images": {stem: {...}}}}}`` (see ``metrics.json``).
     """
-    from mcir.data import build_loader
-    from mcir.engine.evaluator import Evaluator
-    from mcir.engine.results import write_results
-    from mcir.models import build_model
-    from mcir.options import dataset_sections
+    from mcir.engine.test_runner import run_tests
 
-    file = opt.get("opt_path")
-    keys = dataset_sections(opt, "test") + dataset_sections(opt, "val")
-    if not keys:
-        raise OptionError("no test sets: add datasets.test_1 (or val_1) sections", file, "datasets")
-    device = select_device(opt["num_gpu"], file)
-    loaders = {}
-    for key in keys:
-        cfg = opt["datasets"][key]
-        loaders[cfg.get("name") or key] = build_loader(cfg, f"datasets.{key}", "test", opt["scale"])[1]
-    model = build_model(opt, device, is_train=False)
-    results_root = Path(opt["path"].get("results_root") or Path("results") / opt["name"])
-    val = opt["val"]
-    evaluator = Evaluator(val["metrics"], num_save_img=val["num_save_img"], pbar=val["pbar"])
-    results: Dict[str, Dict[str, Any]] = {}
-    for name, loader in loaders.items():
-        save_dir = str(results_root / "visualization" / name) if val["save_img"] else None
-        results[name] = evaluator.evaluate(
-            lambda x: model.infer(x, tile=val["tile"], tile_overlap=val["tile_overlap"], self_ensemble=val["self_ensemble"]),
-            loader,
-            save_dir=save_dir,
-            suffix=val["suffix"],
-        )
-        avg = results[name]["average"]
-        print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in avg.items()), flush=True)
-    table = write_results(results, evaluator.metric_names, results_root, model_name=opt["name"])
-    print(table)
-    print(f"results written to {results_root}")
-    return results
+    return run_tests(opt, select_device(opt["num_gpu"], opt.get("opt_path")))
 
 
 def _body(args: argparse.Namespace) -> Dict[str, Any]:
+    from mcir.engine.model_list import weights_overrides
     from mcir.options import load_options
 
     # The command line is more explicit than the file: --preset replaces the file's metrics, later --set adds.
     preset = ["val.metrics={}", f"val.preset={args.preset}"] if args.preset else []
-    overrides = preset + list(args.set)
-    opt = load_options(args.opt, overrides, is_train=False)
+    opt = load_options(args.opt, [*preset, *args.set, *weights_overrides(args.weights)], is_train=False)
     return evaluate_all(opt)
 
 

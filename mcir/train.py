@@ -133,6 +133,8 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
                        "self_ensemble": val["self_ensemble"]},
         save_img_dir=str(run.visualization) if val["save_img"] else None,
         progress=opt["logger"]["pbar"] and sys.stderr.isatty() and ctx.is_main,
+        num_tb_img=val["num_tb_img"],
+        sample_dir=str(run.visualization),
     )
     if state is not None:
         try:

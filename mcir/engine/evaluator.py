@@ -1,10 +1,20 @@
-"""Evaluate a restoration function on a paired loader: per-image and average metrics, optional image saving."""
+"""Evaluate a restoration function on a paired loader: per-image and average metrics, optional image saving.
+
+The network runs in the calling thread; decoding the next pair (a prefetch thread) and scoring / saving
+the previous output (a scoring thread) overlap with it. OpenCV and most NumPy work release the GIL, so
+this hides their cost behind the forward without changing any value: every image is scored exactly as
+it would be in a plain loop.
+"""
 
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -15,6 +25,10 @@ from mcir.metrics.metric_set import MetricSet
 from mcir.utils.img_util import imwrite, tensor2img, tensor2uint8
 
 InferFn = Callable[[torch.Tensor], torch.Tensor]
+#: ``on_output(index, stem, output)``: called in loader order with each restored (C, H, W) image.
+OutputHook = Callable[[int, str, torch.Tensor], None]
+
+_END = object()
 
 
 class Evaluator:
@@ -24,12 +38,20 @@ class Evaluator:
         metrics: ``{name: {type: registered_metric, **kwargs}}`` (``val.metrics``).
         num_save_img: Save at most this many restored images per pass (None: all, when saving).
         pbar: Show a progress bar.
+        overlap: Decode and score in background threads while the network runs (same values either way).
     """
 
-    def __init__(self, metrics: Mapping[str, Dict[str, Any]], num_save_img: Optional[int] = None, pbar: bool = False):
+    def __init__(
+        self,
+        metrics: Mapping[str, Dict[str, Any]],
+        num_save_img: Optional[int] = None,
+        pbar: bool = False,
+        overlap: bool = True,
+    ):
         self.metric_set = MetricSet(metrics)
         self.num_save_img = num_save_img
         self.pbar = pbar
+        self.overlap = overlap
 
     @property
     def metric_names(self) -> list:
@@ -42,13 +64,9 @@ class Evaluator:
         loader: DataLoader,
         save_dir: Optional[str] = None,
         suffix: Optional[str] = None,
+        on_output: Optional[OutputHook] = None,
     ) -> Dict[str, Any]:
         """Run ``infer`` over ``loader`` and score every output against its GT.
-
-        In distributed training each rank passes its shard of the set (see
-        :func:`mcir.data.build_dataloader`); the averages are all-reduced from per-rank sums and counts,
-        so every rank gets the averages of the whole set, and the restored images are sent to rank 0,
-        which alone writes them (the first ``num_save_img`` of the set, as in a single process).
 
         Args:
             infer: Maps an LQ batch to the restored batch.
@@ -56,46 +74,61 @@ class Evaluator:
                 are named by ``name``, else by the GT file's stem when there is one).
             save_dir: Write restored images here as ``<stem>[_<suffix>].png`` (None: don't).
             suffix: File-name suffix of saved images.
+            on_output: Called with ``(index, stem, output)`` for every restored image, in loader order.
 
         Returns:
             ``{"average": {metric: value}, "images": {stem: {metric: value}}}``; in distributed runs
-            ``images`` holds this rank's images only.
+            ``images`` holds this rank's images only (the average covers every rank's).
         """
         world = get_world_size()
         main = is_main_process()
-        per_image: Dict[str, Dict[str, float]] = {}
-        pending: List[Tuple[str, np.ndarray]] = []  # images of other ranks, sent to rank 0 at the end
         # Position of each image in the whole set, so num_save_img picks the same images on any world size.
         positions = iter(_dataset_positions(loader))
-        iterator = loader
+        prefetcher = _Prefetcher(loader) if self.overlap else None
+        batches: Iterable[Dict[str, Any]] = prefetcher if prefetcher is not None else loader
         if self.pbar and main:
             from tqdm import tqdm
 
-            iterator = tqdm(loader, unit="img", leave=False)
-        for batch in iterator:
-            output = infer(batch["lq"])
-            out_u8 = tensor2uint8(output.detach().float().cpu())
-            # Datasets name samples uniquely (RESIDE: several hazy images share one GT file).
-            stems = batch.get("name") or [Path(p).stem for p in batch.get("gt_path", batch["lq_path"])]
-            if "gt" in batch and self.metric_set.names:
-                gt_u8 = tensor2uint8(batch["gt"].float())
-                scores = self.metric_set.compute(out_u8, gt_u8)
-                for i, stem in enumerate(stems):
-                    per_image[stem] = {name: float(vals[i]) for name, vals in scores.items()}
-            for i, stem in enumerate(stems):
-                position = next(positions, -1)
-                if save_dir is None or (self.num_save_img is not None and position >= self.num_save_img):
+            batches = tqdm(batches, total=len(loader), unit="img", leave=False)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcir-score") if self.overlap else None
+        pending: Deque[Future] = deque()
+        scored: List[Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]] = []
+        index = 0
+        try:
+            for batch in batches:
+                output = infer(batch["lq"]).detach()
+                # Datasets may name samples uniquely (RESIDE: several hazy images share one GT file).
+                stems = list(batch.get("name") or [Path(p).stem for p in batch.get("gt_path", batch["lq_path"])])
+                if on_output is not None:
+                    for i, stem in enumerate(stems):
+                        on_output(index + i, stem, output[i])
+                batch_positions = [next(positions, -1) for _ in stems]
+                save = self._save_targets(batch_positions, stems, save_dir, suffix)
+                index += len(stems)
+                job = (output, batch.get("gt"), stems, save, main)
+                if pool is None:
+                    scored.append(self._score(*job))
                     continue
-                name = f"{stem}_{suffix}.png" if suffix else f"{stem}.png"
-                img = tensor2img(output[i].detach().float().cpu())
-                if main:
-                    imwrite(img, str(Path(save_dir) / name))
-                else:
-                    pending.append((name, img))
+                pending.append(pool.submit(self._score, *job))
+                # Two in flight at most: bounded memory when scoring is slower than the network.
+                while len(pending) > 2:
+                    scored.append(pending.popleft().result())
+            while pending:
+                scored.append(pending.popleft().result())
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            if prefetcher is not None:
+                prefetcher.close()
+        per_image: Dict[str, Dict[str, float]] = {}
+        unsaved: List[Tuple[Path, np.ndarray]] = []  # other ranks' images, written by rank 0
+        for part, images in scored:
+            per_image.update(part)
+            unsaved.extend(images)
         if world > 1 and save_dir is not None:
-            for part in gather_to_main(pending) or []:
-                for name, img in part:
-                    imwrite(img, str(Path(save_dir) / name))
+            for images in gather_to_main(unsaved) or []:
+                for path, img in images:
+                    imwrite(img, str(path))
         names = self.metric_set.names
         if world == 1:
             average = {name: sum(v[name] for v in per_image.values()) / len(per_image) for name in names} \
@@ -107,6 +140,45 @@ class Evaluator:
             average = {name: totals[i] / count for i, name in enumerate(names)} if count else {}
         return {"average": average, "images": per_image}
 
+    def _save_targets(
+        self, positions: List[int], stems: List[str], save_dir: Optional[str], suffix: Optional[str]
+    ) -> List[Tuple[int, Path]]:
+        """``(batch position, file)`` of the images of this batch that are saved."""
+        if save_dir is None:
+            return []
+        out = []
+        for i, stem in enumerate(stems):
+            if self.num_save_img is not None and positions[i] >= self.num_save_img:
+                continue
+            out.append((i, Path(save_dir) / (f"{stem}_{suffix}.png" if suffix else f"{stem}.png")))
+        return out
+
+    def _score(
+        self,
+        output: torch.Tensor,
+        gt: Optional[torch.Tensor],
+        stems: List[str],
+        save: List[Tuple[int, Path]],
+        write: bool,
+    ) -> Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]:
+        """Metrics of one batch, writing its saved images (or returning them when ``write`` is False)."""
+        per_image: Dict[str, Dict[str, float]] = {}
+        # Scored on the CPU with the NumPy reference metrics on every device, so values never depend on it.
+        out_f = output.float().cpu()
+        if gt is not None and self.metric_set.names:
+            out_u8 = tensor2uint8(out_f)
+            gt_u8 = tensor2uint8(gt.float())
+            scores = self.metric_set.compute(out_u8, gt_u8)
+            for i, stem in enumerate(stems):
+                per_image[stem] = {name: float(vals[i]) for name, vals in scores.items()}
+        unsaved = []
+        for i, path in save:
+            if write:
+                imwrite(tensor2img(out_f[i]), path)
+            else:
+                unsaved.append((path, tensor2img(out_f[i])))
+        return per_image, unsaved
+
 
 def _dataset_positions(loader: DataLoader) -> Iterator[int]:
     """Index in the dataset of each image the loader yields, in order (endless count when unknown)."""
@@ -115,3 +187,53 @@ def _dataset_positions(loader: DataLoader) -> Iterator[int]:
         yield from sampler
     else:
         yield from itertools.count()
+
+
+class _Prefetcher:
+    """Iterates a loader in a daemon thread, one batch ahead of the consumer."""
+
+    def __init__(self, loader: Iterable[Dict[str, Any]], depth: int = 2):
+        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(loader,), name="mcir-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self, loader: Iterable[Dict[str, Any]]) -> None:
+        try:
+            for batch in loader:
+                if not self._put(batch):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
+            self._put(_Failure(exc))
+            return
+        self._put(_END)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (when the consumer leaves early) and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+
+class _Failure:
+    """An exception raised while loading, carried to the consumer."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc

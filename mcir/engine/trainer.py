@@ -12,10 +12,11 @@ from torch.utils.data import DataLoader
 
 from mcir.engine.checkpoint import Checkpointer
 from mcir.engine.dist import gather_to_main, get_rank, get_world_size, is_main_process, mean_across_ranks
-from mcir.engine.evaluator import Evaluator
+from mcir.engine.evaluator import Evaluator, OutputHook
 from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.rng import get_rng_state, set_rng_state
 from mcir.errors import StopTraining
+from mcir.utils.img_util import imwrite, tensor2img
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Trainer:
         infer_options: Keyword arguments of ``model.infer`` for validation (``use_ema``, tiling, ensemble).
         save_img_dir: Where validation writes restored images (None: don't).
         progress: Show a tqdm bar.
+        num_tb_img: At each validation, the first this many restored images of every set go to TensorBoard
+            and to ``sample_dir`` (0: none).
+        sample_dir: Folder of those images (``visualization/``): ``<set>/<iter>/<stem>_<iter>.png``.
     """
 
     def __init__(
@@ -71,6 +75,8 @@ class Trainer:
         infer_options: Optional[Dict[str, Any]] = None,
         save_img_dir: Optional[str] = None,
         progress: bool = True,
+        num_tb_img: int = 0,
+        sample_dir: Optional[str] = None,
     ):
         self.model = model
         self.train_loader = train_loader
@@ -83,6 +89,8 @@ class Trainer:
         self.infer_options = dict(infer_options or {})
         self.save_img_dir = save_img_dir
         self.progress = progress
+        self.num_tb_img = max(int(num_tb_img), 0)
+        self.sample_dir = sample_dir
         self.state = LoopState()
         self.history: Dict[str, Dict[str, float]] = {}
 
@@ -236,7 +244,11 @@ class Trainer:
             if self.save_img_dir:
                 img_dir = f"{self.save_img_dir}/{name}/{it}"
             result = self.evaluator.evaluate(
-                lambda x: self.model.infer(x, **self.infer_options), loader, save_dir=img_dir, suffix=str(it)
+                lambda x: self.model.infer(x, **self.infer_options),
+                loader,
+                save_dir=img_dir,
+                suffix=str(it),
+                on_output=self._sample_writer(name, it, saved_by_evaluator=img_dir is not None),
             )
             avg = result["average"]
             self.history[name] = avg
@@ -245,6 +257,22 @@ class Trainer:
             )
             self.tb.scalars(avg, it, prefix=f"metrics/{name}/")
         return self.history
+
+    def _sample_writer(self, dataset: str, it: int, saved_by_evaluator: bool) -> Optional[OutputHook]:
+        """Hook writing the first ``num_tb_img`` restored images to TensorBoard and ``sample_dir``."""
+        if self.num_tb_img == 0 or not is_main_process():
+            return None
+        limit = self.evaluator.num_save_img if self.evaluator is not None else None
+
+        def write(index: int, stem: str, output: torch.Tensor) -> None:
+            if index >= self.num_tb_img:
+                return
+            img = tensor2img(output.float().cpu())
+            self.tb.image(f"val_images/{dataset}/{stem}", img, it)
+            if self.sample_dir and not (saved_by_evaluator and (limit is None or index < limit)):
+                imwrite(img, f"{self.sample_dir}/{dataset}/{it}/{stem}_{it}.png")
+
+        return write
 
 
 def _rank_means(running: Dict[str, torch.Tensor], n: int) -> Dict[str, float]:

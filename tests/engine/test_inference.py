@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -254,3 +259,47 @@ def test_tiled_forward_validates_directly():
     with pytest.raises(OptionError) as err:
         tiled_forward(_Pointwise(), torch.rand(1, 3, 8, 8), 2, tile=4, overlap=5)
     assert err.value.key == "tile_overlap"
+
+
+# ---- memory -----------------------------------------------------------------------------------
+
+_PEAK_CHILD = r"""
+import sys, torch
+from mcir.archs.edsr_arch import EDSR
+from mcir.engine.inference import restore
+
+def rss_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+
+def peak_extra(fn):
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    before = rss_kib("VmRSS")
+    fn()
+    return rss_kib("VmHWM") - before
+
+torch.set_num_threads(1)
+torch.manual_seed(0)
+net = EDSR(num_feat=32, num_block=2, upscale=1).eval()
+x = torch.rand(1, 3, 512, 512)
+restore(net, x[..., :64, :64])  # load kernels and thread pools before measuring
+tiled = peak_extra(lambda: restore(net, x, tile=64, overlap=8))
+whole = peak_extra(lambda: restore(net, x))
+print(tiled, whole)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc peak-RSS reset")
+def test_tiled_peak_memory_is_bounded_by_the_tile():
+    """Peak RSS above the baseline, in a fresh process: a 64-pixel tile vs the whole 512x512 image."""
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", _PEAK_CHILD], capture_output=True, text=True, cwd=str(repo),
+                         env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    tiled_kib, whole_kib = map(int, out.stdout.split())
+    # Whole image: several 32 x 512 x 512 float maps (32 MiB each) alive at once.
+    assert whole_kib > 64 * 1024
+    # Tiled: the output accumulator (3 MiB) + count (1 MiB) + 64 x 64 tile maps (0.5 MiB each) + allocator slack.
+    assert tiled_kib < 16 * 1024 and tiled_kib * 4 < whole_kib
