@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from mcir.engine.run_history import read_run
+from mcir.errors import DataError
 from mcir.repro.study import Study, run_dir
-
-_TRAIN_RE = re.compile(r"\[epoch \d+ iter (\d+)\] (.*)")
-_VAL_RE = re.compile(r"validation (\S+) @ iter (\d+): (.*)")
-_PAIR_RE = re.compile(r"([\w/]+): ([-+0-9.eE]+|nan|inf)")
 
 Series = Dict[str, List[Tuple[int, float]]]
 
 
-def parse_train_log(text: str) -> Series:
-    """Series from an mcir training log: ``{"l_pix": [(iter, value)], "val/Set5/psnr": [...], ...}``."""
-    series: Series = {}
-    for line in text.splitlines():
-        if m := _VAL_RE.search(line):
-            dataset, it, rest = m.group(1), int(m.group(2)), m.group(3)
-            for key, value in _PAIR_RE.findall(rest):
-                series.setdefault(f"val/{dataset}/{key}", []).append((it, float(value)))
-        elif m := _TRAIN_RE.search(line):
-            it, rest = int(m.group(1)), m.group(2)
-            for key, value in _PAIR_RE.findall(rest):
-                if key.startswith("l_") or key in ("neg_ratio", "lambda"):
-                    series.setdefault(key, []).append((it, float(value)))
-    return series
-
-
 def run_series(folder: Path) -> Series:
-    """Series of a run folder, joining its logs in time order (a resumed run has several)."""
-    merged: Series = {}
-    for log in sorted((folder / "logs").glob("train_*.log")):
-        for key, points in parse_train_log(log.read_text(errors="replace")).items():
-            merged.setdefault(key, []).extend(points)
-    # A resumed run repeats the iterations since its last checkpoint: keep the latest value per iteration.
-    return {k: sorted(dict(v).items()) for k, v in merged.items()}
+    """``{"l_pix": [(iter, value)], "val/Set5/psnr": [...], ...}`` of a run folder (empty when it has no log)."""
+    try:
+        history = read_run(folder)
+    except DataError:
+        return {}
+    series: Series = dict(history.train)
+    for dataset, metrics in history.val.items():
+        for metric, points in metrics.items():
+            series[f"val/{dataset}/{metric}"] = points
+    return series
 
 
 def plot_study_curves(study: Study, path: Path) -> bool:
