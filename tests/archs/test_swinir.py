@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict
 
 import pytest
@@ -12,6 +13,7 @@ from mcir.archs.swin_blocks import relative_position_index, shifted_window_mask,
 from mcir.archs.swinir_arch import SwinIR
 from mcir.errors import DataError, OptionError
 
+OPTIONS = Path(__file__).resolve().parents[2] / "options"
 LIGHT = dict(img_size=64, window_size=8, embed_dim=60, depths=[6] * 4, num_heads=[6] * 4, mlp_ratio=2,
              upsampler="pixelshuffledirect")
 CLASSICAL = dict(img_size=48, window_size=8, embed_dim=180, depths=[6] * 6, num_heads=[6] * 6, mlp_ratio=2,
@@ -201,3 +203,23 @@ def test_bad_options_name_the_key(change: Dict[str, Any], key: str) -> None:
 def test_null_upsampler_means_denoising() -> None:
     net = build_network({"type": "SwinIR", "upscale": 1, "upsampler": None, **TINY})
     assert net.upsampler == "" and net(torch.rand(1, 3, 5, 5)).shape == (1, 3, 5, 5)
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("train/SR/train_SwinIR_light_SRx4_DIV2K.yml", 929_628),
+    ("train/SR/train_SwinIR_light_SRx4_DIV2K_SPN.yml", 929_628),
+    ("test/SR/test_SwinIR_light_SRx4.yml", 929_628),
+    ("train/SR/train_SwinIR_SRx4_DIV2K.yml", 11_900_199),
+    ("train/SR/train_SwinIR_SRx4_DIV2K_SPN.yml", 11_900_199),
+    ("test/SR/test_SwinIR_SRx4.yml", 11_900_199),
+])
+def test_option_files_build_the_released_networks(path: str, expected: int) -> None:
+    from mcir.options import load_options
+
+    opt = load_options(str(OPTIONS / path), is_train=path.startswith("train"))
+    with torch.device("meta"):
+        net = build_network(opt["network_g"])
+    assert _num_params(net) == expected
+    # The released files' masks are shaped by the training patch: 64 (light) / 48 (classical), window 8.
+    mask = net.layers[0].residual_group.blocks[1].attn_mask
+    assert mask.shape == ((64 if "light" in path else 36), 64, 64)
