@@ -11,6 +11,7 @@ from torchvision.ops import StochasticDepth
 
 _MASK_FILL = -100.0  # the official value; a finite fill keeps fully masked rows well defined
 
+
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     """Cut (B, H, W, C) features into non-overlapping windows.
 
