@@ -230,7 +230,16 @@ def convert_checkpoint(
         raise CheckpointError(f"{dst}: already exists (use --force to replace it)")
     if Path(src).exists() and Path(dst).resolve() == Path(src).resolve():
         raise CheckpointError(f"{dst}: output and input are the same file")
-    extracted = extract_state_dict(torch_load(src, trusted=trusted), param_key, src)
+    try:
+        obj = torch_load(src, trusted=trusted)
+    except CheckpointError as exc:
+        if trusted or "unsupported global" not in str(exc.__cause__).lower():
+            raise
+        # Official training scripts often pickle extra objects (NumPy scalars, optimizers) next to the weights.
+        raise CheckpointError(
+            f"{src}: holds pickled objects besides tensors; pass --trusted to unpickle it fully (only if you trust it)"
+        ) from exc
+    extracted = extract_state_dict(obj, param_key, src)
     for line in extracted.actions:
         say(line)
 

@@ -135,6 +135,18 @@ def test_output_is_not_overwritten_without_force(state, tmp_path):
         convert_checkpoint(str(tmp_path / "in.pth"), str(tmp_path / "in.pth"), overwrite=True)
 
 
+def test_full_pickles_need_trusted(state, tmp_path):
+    np = pytest.importorskip("numpy")
+    # As the official FFA-Net script saves: weights under 'model' next to NumPy scalars.
+    torch.save({"model": {f"module.{k}": v for k, v in state.items()}, "max_psnr": np.float64(30.5)}, tmp_path / "a.pk")
+    with pytest.raises(CheckpointError, match="a.pk: holds pickled objects besides tensors; pass --trusted"):
+        convert_checkpoint(str(tmp_path / "a.pk"), str(tmp_path / "out.pth"))
+    assert not (tmp_path / "out.pth").exists()
+    result = convert_checkpoint(str(tmp_path / "a.pk"), str(tmp_path / "out.pth"), trusted=True)
+    assert result.actions[:2] == ["unwrapped 'model' (ignored: max_psnr)", "stripped 'module.' from 12 of 12 keys"]
+    assert set(torch.load(tmp_path / "out.pth", weights_only=True)["params"]) == set(state)
+
+
 def test_cli_converts_and_checks_with_arch_and_set(script, state, tmp_path, capsys):
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "in.pth")
     args = [str(tmp_path / "in.pth"), str(tmp_path / "out.pth"), "--arch", "EDSR",
