@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from mcir.archs import ARCH_REGISTRY, arch_kwargs, build_network
+from mcir.engine.convert import convert_checkpoint
 from mcir.errors import OptionError
 
 # Small per-arch settings so every forward/backward runs in milliseconds; unlisted archs use defaults.
@@ -19,7 +20,11 @@ SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
     "FFANet": {"gps": 3, "blocks": 1, "dim": 64},
     "NAFNet": {"width": 4, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]},
     "NAFNetLocal": {"width": 4, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]},
+    "SwinIR": {"img_size": 8, "window_size": 4, "embed_dim": 8, "depths": [2], "num_heads": [2], "mlp_ratio": 2,
+               "upsampler": "pixelshuffledirect", "upscale": 2, "drop_path_rate": 0.0},
 }
+# Odd, not a multiple of any window (8, 7, 4) or downsampling factor: archs pad and crop internally.
+HEIGHT, WIDTH = 17, 19
 
 SET5 = Path(__file__).resolve().parents[2] / "datasets" / "Set5"  # bundled copy of the official Set5 files
 
@@ -52,10 +57,10 @@ def test_every_arch_forward_backward(name: str) -> None:
                 p.normal_(0.0, 0.1)
 
     in_ch, out_ch = _default(name, "num_in_ch", 3), _default(name, "num_out_ch", 3)
-    size = -(-16 // net.size_multiple) * net.size_multiple
-    x = torch.rand(2, in_ch, size, size)
+    h, w = (-(-n // net.size_multiple) * net.size_multiple for n in (HEIGHT, WIDTH))
+    x = torch.rand(2, in_ch, h, w)
     out = net(x)
-    assert out.shape == (2, out_ch, size * net.upscale, size * net.upscale)
+    assert out.shape == (2, out_ch, h * net.upscale, w * net.upscale)
     assert torch.isfinite(out).all()
     if params:
         target = torch.rand_like(out)
@@ -64,6 +69,26 @@ def test_every_arch_forward_backward(name: str) -> None:
             assert p.grad is not None, pname
             assert torch.isfinite(p.grad).all(), pname
             assert p.grad.abs().sum() > 0, pname
+
+
+@pytest.mark.parametrize("name", ARCH_REGISTRY.list())
+def test_every_arch_state_dict_roundtrips_through_convert(name: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    src_net = build_network({"type": name, **SMALL_CONFIGS.get(name, {})})
+    state = src_net.state_dict()
+    if not state:
+        pytest.skip(f"{name} has no weights")
+    # What a DataParallel training script would have saved.
+    wrapped = {"params_ema": {f"module.{k}": v for k, v in state.items()}, "iter": 7}
+    torch.save(wrapped, tmp_path / "official.pth")
+    torch.manual_seed(1)
+    dst_net = build_network({"type": name, **SMALL_CONFIGS.get(name, {})})
+    result = convert_checkpoint(str(tmp_path / "official.pth"), str(tmp_path / "mcir.pth"), net=dst_net)
+    assert result.actions[0].startswith("unwrapped 'params_ema'")
+    saved = torch.load(tmp_path / "mcir.pth", weights_only=True)
+    assert list(saved) == ["params"] and list(saved["params"]) == list(state)
+    for k, v in dst_net.state_dict().items():  # loaded strictly into dst_net by the conversion
+        assert torch.equal(v, state[k]), k
 
 
 @pytest.mark.parametrize("name", ARCH_REGISTRY.list())
