@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 from torch import nn
 
 # Imported for their registration side effect.
-from mcir.losses import pixel_loss, spn_loss, vgg_features  # noqa: F401
+from mcir.losses import perceptual_loss, pixel_loss, spn_loss, ssim_loss, vgg_features  # noqa: F401
 from mcir.registry import LOSS_REGISTRY, build_from_registry
 
 __all__ = ["LOSS_REGISTRY", "build_loss"]
