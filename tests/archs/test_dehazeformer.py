@@ -143,3 +143,17 @@ def test_bad_options_name_the_key() -> None:
         with pytest.raises(OptionError) as info:
             build_network({"type": "DehazeFormer", **extra})
         assert info.value.key == key, extra
+
+
+def test_official_checkpoint_container_loads_strictly(tmp_path) -> None:
+    # train.py saves {'state_dict': DataParallel(net).state_dict()}: a container and 'module.' prefixes.
+    from mcir.engine.checkpoint import load_network_weights
+
+    torch.manual_seed(0)
+    src = DehazeFormer(**DEHAZEFORMER_CONFIGS["t"])
+    path = tmp_path / "dehazeformer-t.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in src.state_dict().items()}}, path)
+    dst = DehazeFormer(**DEHAZEFORMER_CONFIGS["t"])
+    load_network_weights(dst, str(path), "params", strict=True)
+    for key, value in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[key], value), key

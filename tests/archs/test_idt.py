@@ -124,3 +124,17 @@ def test_bad_options_name_the_key() -> None:
         with pytest.raises(OptionError) as info:
             build_network({"type": "IDT", "embed_dim": 8, "img_size": 64, **extra})
         assert info.value.key == key, extra
+
+
+def test_official_dataparallel_state_dict_loads_strictly(tmp_path) -> None:
+    # train_derain.py saves DataParallel(net).state_dict(): 'module.'-prefixed keys, no container.
+    from mcir.engine.checkpoint import load_network_weights
+
+    torch.manual_seed(0)
+    src = IDT(img_size=64, embed_dim=4)
+    path = tmp_path / "net_latest.pth"
+    torch.save({f"module.{k}": v for k, v in src.state_dict().items()}, path)
+    dst = IDT(img_size=64, embed_dim=4)
+    load_network_weights(dst, str(path), "params", strict=True)
+    for key, value in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[key], value), key
