@@ -43,13 +43,8 @@ def _trunc_normal_scaled(weight: Tensor, gain: float) -> None:
     nn.init.trunc_normal_(weight, std=gain * math.sqrt(2.0 / float(fan_in + fan_out)))
 
 
-class RLN(nn.Module):
-    """Rescale-and-rebias LayerNorm: normalises over (C, H, W) and returns per-channel re-scale/bias maps.
-
-    Args:
-        dim: Channels.
-        eps: Added to the variance.
-    """
+class _RLN(nn.Module):
+    """Rescale-and-rebias LayerNorm over (C, H, W); also returns the re-scale/re-bias applied after the mixer."""
 
     def __init__(self, dim: int, eps: float = 1e-5):
         super().__init__()
@@ -71,14 +66,8 @@ class RLN(nn.Module):
         return out, self.meta1(std), self.meta2(mean)
 
 
-class Mlp(nn.Module):
-    """1x1-conv MLP ``conv-ReLU-conv``.
-
-    Args:
-        network_depth: Total number of blocks (scales the init).
-        dim: Channels in and out.
-        hidden: Hidden channels.
-    """
+class _Mlp(nn.Module):
+    """1x1-conv MLP ``conv-ReLU-conv``; ``network_depth`` (all blocks) scales the init."""
 
     def __init__(self, network_depth: int, dim: int, hidden: int):
         super().__init__()
@@ -101,14 +90,8 @@ def _log_relative_positions(window_size: int) -> Tensor:
     return torch.sign(rel) * torch.log1p(rel.abs().float())
 
 
-class WindowAttention(nn.Module):
-    """Multi-head attention inside windows with a relative-position bias produced by a small MLP.
-
-    Args:
-        dim: Channels.
-        window_size: Window side.
-        num_heads: Heads.
-    """
+class _WindowAttention(nn.Module):
+    """Multi-head attention inside ``window_size``^2-token windows, relative-position bias from a small MLP."""
 
     def __init__(self, dim: int, window_size: int, num_heads: int):
         super().__init__()
@@ -127,18 +110,9 @@ class WindowAttention(nn.Module):
         return out.transpose(1, 2).reshape(b, n, self.dim)
 
 
-class Attention(nn.Module):
-    """Token mixer: (shifted) window attention on Q/K/V from 1x1 convs, plus a parallel conv branch on V.
-
-    Args:
-        network_depth: Total number of blocks (scales the init).
-        dim: Channels.
-        num_heads: Attention heads.
-        window_size: Window side.
-        shift_size: Window shift (half a window on odd blocks).
-        use_attn: Whether this block attends (else only the conv branch runs).
-        conv_type: ``'DWConv'`` (5x5 depth-wise + projections) or ``'Conv'`` (two 3x3 convs).
-    """
+class _Attention(nn.Module):
+    """Token mixer: (shifted) window attention on 1x1-conv Q/K/V plus a conv branch on V (``'DWConv'``: 5x5
+    depth-wise between 1x1 projections; ``'Conv'``: two 3x3 convs); conv branch only when ``use_attn`` is False."""
 
     def __init__(
         self, network_depth: int, dim: int, num_heads: int, window_size: int, shift_size: int, use_attn: bool,
@@ -160,7 +134,7 @@ class Attention(nn.Module):
             self.proj = nn.Conv2d(dim, dim, 1)
         if use_attn:
             self.QK = nn.Conv2d(dim, dim * 2, 1)
-            self.attn = WindowAttention(dim, window_size, num_heads)
+            self.attn = _WindowAttention(dim, window_size, num_heads)
         gain = (8 * network_depth) ** (-1 / 4)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -183,9 +157,8 @@ class Attention(nn.Module):
         ws, s = self.window_size, self.shift_size
         padded = self._pad_windows(qkv)
         hp, wp = padded.shape[-2:]
-        windows = (
-            padded.reshape(b, -1, hp // ws, ws, wp // ws, ws).permute(0, 2, 4, 3, 5, 1).reshape(-1, ws * ws, 3 * self.dim)
-        )
+        windows = padded.reshape(b, -1, hp // ws, ws, wp // ws, ws).permute(0, 2, 4, 3, 5, 1)
+        windows = windows.reshape(-1, ws * ws, 3 * self.dim)
         out = self.attn(windows).reshape(b, hp // ws, wp // ws, ws, ws, self.dim)
         out = out.permute(0, 5, 1, 3, 2, 4).reshape(b, self.dim, hp, wp)
         return out[:, :, s : s + h, s : s + w]
@@ -199,19 +172,8 @@ class Attention(nn.Module):
         return self.proj(self.conv(v) + attn_out)
 
 
-class TransformerBlock(nn.Module):
-    """Norm -> token mixer -> rescale/rebias residual, then an MLP residual.
-
-    Args:
-        network_depth: Total number of blocks.
-        dim: Channels.
-        num_heads: Attention heads.
-        mlp_ratio: MLP hidden / dim.
-        window_size: Window side.
-        shift_size: Window shift.
-        use_attn: Attention (with RLN) or conv-only block.
-        conv_type: ``'DWConv'`` or ``'Conv'``.
-    """
+class _TransformerBlock(nn.Module):
+    """RLN -> token mixer -> re-scale/re-bias residual (conv-only blocks skip the norm), then an MLP residual."""
 
     def __init__(
         self, network_depth: int, dim: int, num_heads: int, mlp_ratio: float, window_size: int, shift_size: int,
@@ -219,10 +181,10 @@ class TransformerBlock(nn.Module):
     ):
         super().__init__()
         self.use_attn = use_attn
-        self.norm1 = RLN(dim) if use_attn else nn.Identity()
-        self.attn = Attention(network_depth, dim, num_heads, window_size, shift_size, use_attn, conv_type)
+        self.norm1 = _RLN(dim) if use_attn else nn.Identity()
+        self.attn = _Attention(network_depth, dim, num_heads, window_size, shift_size, use_attn, conv_type)
         self.norm2 = nn.Identity()  # the official mlp_norm=False; kept so module indices line up
-        self.mlp = Mlp(network_depth, dim, int(dim * mlp_ratio))
+        self.mlp = _Mlp(network_depth, dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: (B, dim, H, W). Returns: same shape."""
@@ -234,19 +196,8 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(x)
 
 
-class BasicLayer(nn.Module):
-    """``depth`` blocks at one scale; the last ``attn_ratio * depth`` of them attend, shifted on odd indices.
-
-    Args:
-        network_depth: Total number of blocks.
-        dim: Channels.
-        depth: Blocks.
-        num_heads: Attention heads.
-        mlp_ratio: MLP hidden / dim.
-        window_size: Window side.
-        attn_ratio: Fraction of blocks (at the end) that use attention.
-        conv_type: ``'DWConv'`` or ``'Conv'``.
-    """
+class _BasicLayer(nn.Module):
+    """``depth`` blocks at one scale; the last ``attn_ratio * depth`` attend, windows shifted on odd indices."""
 
     def __init__(
         self, network_depth: int, dim: int, depth: int, num_heads: int, mlp_ratio: float, window_size: int,
@@ -255,7 +206,7 @@ class BasicLayer(nn.Module):
         super().__init__()
         attn_depth = attn_ratio * depth
         self.blocks = nn.ModuleList(
-            TransformerBlock(
+            _TransformerBlock(
                 network_depth, dim, num_heads, mlp_ratio, window_size,
                 shift_size=0 if i % 2 == 0 else window_size // 2,
                 use_attn=i >= depth - attn_depth, conv_type=conv_type,
@@ -270,15 +221,8 @@ class BasicLayer(nn.Module):
         return x
 
 
-class PatchEmbed(nn.Module):
-    """Strided reflect-padded conv (patch embedding / 2x down-sampling).
-
-    Args:
-        patch_size: Stride.
-        in_chans: Input channels.
-        embed_dim: Output channels.
-        kernel_size: Kernel side (default ``patch_size``).
-    """
+class _PatchEmbed(nn.Module):
+    """Reflect-padded conv with stride ``patch_size`` (embedding, 2x down-sampling); kernel defaults to the stride."""
 
     def __init__(self, patch_size: int, in_chans: int, embed_dim: int, kernel_size: int = 0):
         super().__init__()
@@ -293,15 +237,8 @@ class PatchEmbed(nn.Module):
         return self.proj(x)
 
 
-class PatchUnEmbed(nn.Module):
-    """Conv to ``out_chans * patch_size^2`` channels + PixelShuffle (2x up-sampling / output head).
-
-    Args:
-        patch_size: Upscaling factor.
-        out_chans: Output channels.
-        embed_dim: Input channels.
-        kernel_size: Conv kernel side.
-    """
+class _PatchUnEmbed(nn.Module):
+    """Conv to ``out_chans * patch_size^2`` channels + PixelShuffle (2x up-sampling, output head)."""
 
     def __init__(self, patch_size: int, out_chans: int, embed_dim: int, kernel_size: int = 1):
         super().__init__()
@@ -316,14 +253,8 @@ class PatchUnEmbed(nn.Module):
         return self.proj(x)
 
 
-class SKFusion(nn.Module):
-    """Selective-kernel fusion of two feature maps with channel-wise softmax weights.
-
-    Args:
-        dim: Channels of each input.
-        height: Number of inputs.
-        reduction: Bottleneck reduction of the weighting MLP.
-    """
+class _SKFusion(nn.Module):
+    """Selective-kernel fusion: ``height`` maps summed with channel-wise softmax weights from a pooled MLP."""
 
     def __init__(self, dim: int, height: int = 2, reduction: int = 8):
         super().__init__()
@@ -393,25 +324,25 @@ class DehazeFormer(ArchBase):
         self.patch_size = 4  # two 2x down-samplings
         total = sum(depths)
 
-        def stage(i: int) -> BasicLayer:
-            return BasicLayer(total, embed_dims[i], depths[i], num_heads[i], mlp_ratios[i], window_size,
+        def stage(i: int) -> _BasicLayer:
+            return _BasicLayer(total, embed_dims[i], depths[i], num_heads[i], mlp_ratios[i], window_size,
                               attn_ratio[i], conv_type[i])
 
-        self.patch_embed = PatchEmbed(1, in_chans, embed_dims[0], kernel_size=3)
+        self.patch_embed = _PatchEmbed(1, in_chans, embed_dims[0], kernel_size=3)
         self.layer1 = stage(0)
-        self.patch_merge1 = PatchEmbed(2, embed_dims[0], embed_dims[1])
+        self.patch_merge1 = _PatchEmbed(2, embed_dims[0], embed_dims[1])
         self.skip1 = nn.Conv2d(embed_dims[0], embed_dims[0], 1)
         self.layer2 = stage(1)
-        self.patch_merge2 = PatchEmbed(2, embed_dims[1], embed_dims[2])
+        self.patch_merge2 = _PatchEmbed(2, embed_dims[1], embed_dims[2])
         self.skip2 = nn.Conv2d(embed_dims[1], embed_dims[1], 1)
         self.layer3 = stage(2)
-        self.patch_split1 = PatchUnEmbed(2, embed_dims[3], embed_dims[2])
-        self.fusion1 = SKFusion(embed_dims[3])
+        self.patch_split1 = _PatchUnEmbed(2, embed_dims[3], embed_dims[2])
+        self.fusion1 = _SKFusion(embed_dims[3])
         self.layer4 = stage(3)
-        self.patch_split2 = PatchUnEmbed(2, embed_dims[4], embed_dims[3])
-        self.fusion2 = SKFusion(embed_dims[4])
+        self.patch_split2 = _PatchUnEmbed(2, embed_dims[4], embed_dims[3])
+        self.fusion2 = _SKFusion(embed_dims[4])
         self.layer5 = stage(4)
-        self.patch_unembed = PatchUnEmbed(1, out_chans, embed_dims[4], kernel_size=3)
+        self.patch_unembed = _PatchUnEmbed(1, out_chans, embed_dims[4], kernel_size=3)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Official body. Args: x: (B, in_chans, H, W), H and W multiples of 4. Returns: (B, out_chans, H, W)."""

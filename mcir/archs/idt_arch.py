@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import List, Optional, Sequence
 
 import torch
@@ -33,14 +32,8 @@ def _relative_index(side: int, k_bound: int) -> Tensor:
     return rel[0] * (2 * k_bound - 1) + rel[1]
 
 
-class LinearProjection(nn.Module):
-    """Q from one linear layer; K, V and a positional V from another.
-
-    Args:
-        dim: Token channels.
-        heads: Attention heads.
-        bias: Linear biases.
-    """
+class _LinearProjection(nn.Module):
+    """Q from ``to_q``; K, V and the position branch's V from ``to_kv`` (``dim`` each, ``heads`` heads)."""
 
     def __init__(self, dim: int, heads: int, bias: bool = True):
         super().__init__()
@@ -49,17 +42,9 @@ class LinearProjection(nn.Module):
         self.to_kv = nn.Linear(dim, dim * 3, bias=bias)
 
 
-class WindowAttention(nn.Module):
-    """Self-attention over the tokens of a square grid, plus a convolutional position branch on a third V.
-
-    Args:
-        dim: Token channels.
-        side: Grid side (tokens = side^2).
-        num_heads: Heads.
-        qkv_bias: Linear biases in the projections.
-        qk_scale: Logit scale (default ``head_dim ** -0.5``).
-        k_bound: Relative offsets are clamped to ``+-(k_bound - 1)``.
-    """
+class _WindowAttention(nn.Module):
+    """Attention over a ``side`` x ``side`` token grid with a clamped (``k_bound``) relative-position bias table,
+    plus a depth-wise conv position branch on a third V."""
 
     def __init__(self, dim: int, side: int, num_heads: int, qkv_bias: bool, qk_scale: Optional[float], k_bound: int):
         super().__init__()
@@ -73,7 +58,7 @@ class WindowAttention(nn.Module):
         )
         # Not in the official state_dict (a plain attribute there), so non-persistent.
         self.register_buffer("relative_position_index", _relative_index(side, k_bound), persistent=False)
-        self.qkv = LinearProjection(dim, num_heads, bias=qkv_bias)
+        self.qkv = _LinearProjection(dim, num_heads, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
@@ -92,13 +77,8 @@ class WindowAttention(nn.Module):
         return self.proj(out)
 
 
-class LeFF(nn.Module):
-    """Locally-enhanced feed-forward: linear-GELU, 3x3 depth-wise conv-GELU with a residual, linear.
-
-    Args:
-        dim: Token channels.
-        hidden_dim: Hidden channels.
-    """
+class _LeFF(nn.Module):
+    """Locally-enhanced feed-forward: linear-GELU, 3x3 depth-wise conv-GELU with a residual, linear."""
 
     def __init__(self, dim: int, hidden_dim: int):
         super().__init__()
@@ -114,19 +94,8 @@ class LeFF(nn.Module):
         return self.linear2(x.flatten(2).transpose(1, 2))
 
 
-class IDTBlock(nn.Module):
-    """Window transformer block: LN, window attention, residual; LN, LeFF, residual.
-
-    Args:
-        dim: Channels.
-        resolution: Side of the square feature map.
-        num_heads: Heads.
-        win_size: Window side (shrunk to the map when the map is smaller).
-        mlp_ratio: LeFF hidden / dim.
-        qkv_bias: Linear biases in the projections.
-        qk_scale: Logit scale override.
-        drop_path: Stochastic-depth rate.
-    """
+class _IDTBlock(nn.Module):
+    """Window block: LN, window attention (window shrunk to the map if larger), residual; LN, LeFF, residual."""
 
     def __init__(self, dim: int, resolution: int, num_heads: int, win_size: int, mlp_ratio: float, qkv_bias: bool,
                  qk_scale: Optional[float], drop_path: float):
@@ -134,10 +103,10 @@ class IDTBlock(nn.Module):
         self.resolution = resolution
         self.win_size = min(win_size, resolution)
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention(dim, self.win_size, num_heads, qkv_bias, qk_scale, k_bound=8)
+        self.attn = _WindowAttention(dim, self.win_size, num_heads, qkv_bias, qk_scale, k_bound=8)
         self.drop_path = _drop_path(drop_path)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = LeFF(dim, int(dim * mlp_ratio))
+        self.mlp = _LeFF(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: (B, resolution^2, dim). Returns: same shape."""
@@ -149,29 +118,18 @@ class IDTBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x), r))
 
 
-class SpatialTransformerLayer(nn.Module):
-    """Attention between the 8x8 windows of the map, per channel, with window pixels as the features.
-
-    Args:
-        resolution: Side of the square feature map.
-        num_heads: Heads.
-        channel: Channels of the map.
-        mlp_ratio: LeFF hidden / 64.
-        qkv_bias: Linear biases in the projections.
-        qk_scale: Logit scale override.
-        drop_path: Stochastic-depth rate.
-        k_bound: Relative-offset clamp of the window grid.
-    """
+class _SpatialTransformerLayer(nn.Module):
+    """Attention between the 8x8 windows of the map, per channel, with the 64 window pixels as features."""
 
     def __init__(self, resolution: int, num_heads: int, channel: int, mlp_ratio: float, qkv_bias: bool,
                  qk_scale: Optional[float], drop_path: float, k_bound: int):
         super().__init__()
         dim = _SPATIAL_WIN * _SPATIAL_WIN
         self.resolution = resolution
-        self.attn = WindowAttention(dim, resolution // _SPATIAL_WIN, num_heads, qkv_bias, qk_scale, k_bound)
+        self.attn = _WindowAttention(dim, resolution // _SPATIAL_WIN, num_heads, qkv_bias, qk_scale, k_bound)
         self.drop_path = _drop_path(drop_path)
         self.norm2 = nn.LayerNorm(channel)
-        self.mlp = LeFF(channel, int(dim * mlp_ratio))
+        self.mlp = _LeFF(channel, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: (B, resolution^2, channel). Returns: same shape."""
@@ -186,32 +144,19 @@ class SpatialTransformerLayer(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x), r))
 
 
-class BasicIDTLayer(nn.Module):
-    """``num`` window blocks followed by one spatial transformer layer (unless ``use_cross`` is False).
-
-    Args:
-        dim: Channels.
-        resolution: Side of the square feature map.
-        num_heads: Heads.
-        win_size: Window side.
-        mlp_ratio: LeFF expansion.
-        qkv_bias: Linear biases in the projections.
-        qk_scale: Logit scale override.
-        drop_path: Stochastic-depth rates of the level (first for the window blocks, last for the spatial one).
-        k_bound: Relative-offset clamp of the spatial layer.
-        num: Window blocks.
-        use_cross: Append the spatial transformer layer.
-    """
+class _BasicIDTLayer(nn.Module):
+    """``num`` window blocks then (``use_cross``) a spatial layer; ``drop_path``: the level's rates (first for the
+    window blocks, last for the spatial layer, as the official code)."""
 
     def __init__(self, dim: int, resolution: int, num_heads: int, win_size: int, mlp_ratio: float, qkv_bias: bool,
                  qk_scale: Optional[float], drop_path: Sequence[float], k_bound: int, num: int, use_cross: bool):
         super().__init__()
         blocks: List[nn.Module] = [
-            IDTBlock(dim, resolution, num_heads, win_size, mlp_ratio, qkv_bias, qk_scale, drop_path[0])
+            _IDTBlock(dim, resolution, num_heads, win_size, mlp_ratio, qkv_bias, qk_scale, drop_path[0])
             for _ in range(num)
         ]
         if use_cross:
-            blocks.append(SpatialTransformerLayer(resolution, num_heads, dim, mlp_ratio, qkv_bias, qk_scale,
+            blocks.append(_SpatialTransformerLayer(resolution, num_heads, dim, mlp_ratio, qkv_bias, qk_scale,
                                                   drop_path[-1], k_bound))
         self.blocks = nn.ModuleList(blocks)
 
@@ -242,8 +187,8 @@ class IDT(ArchBase):
     """Image De-raining Transformer: a 4-level U-Net of window and spatial transformer layers, ``out = x + f(x)``.
 
     Defaults are the official deraining settings (``train_derain.py``): 16,416,463 parameters. State-dict
-    keys and shapes equal jiexiaou/IDT's ``model.IDT``, so its checkpoints (without DataParallel's
-    ``module.`` prefix) load with ``strict=True``. Input and output are RGB in [0, 1].
+    keys and shapes equal jiexiaou/IDT's ``model.IDT``, so its checkpoints load with ``strict=True`` (mcir's
+    weight loader strips DataParallel's ``module.`` prefix). Input and output are RGB in [0, 1].
 
     The network itself only runs on ``img_size x img_size`` images (its attention grids are fixed at
     construction). Other sizes are handled as the official ``test_full_size.py`` does: the image is cut
@@ -258,7 +203,7 @@ class IDT(ArchBase):
         depths: Only set the stochastic-depth schedule, as in the official code (9 values).
         num_heads: Heads per level (9 values: encoder 0-3, bottleneck, decoder 0-3).
         win_size: Window side of the window blocks.
-        mlp_ratio: LeFF expansion.
+        mlp_ratio: LeFF hidden / channels (spatial layers: hidden = 64 * mlp_ratio).
         qkv_bias: Biases in the Q/K/V projections.
         qk_scale: Attention logit scale (default ``head_dim ** -0.5``).
         drop_path_rate: Largest stochastic-depth rate.
@@ -292,8 +237,8 @@ class IDT(ArchBase):
         level_dims = [embed_dim * 2**i for i in range(5)] + [embed_dim * 2**i for i in (4, 3, 2, 1)]
         level_res = [img_size // 2**i for i in range(5)] + [img_size // 2**i for i in (3, 2, 1, 0)]
 
-        def level(i: int) -> BasicIDTLayer:
-            return BasicIDTLayer(level_dims[i], level_res[i], num_heads[i], win_size, mlp_ratio, qkv_bias, qk_scale,
+        def level(i: int) -> _BasicIDTLayer:
+            return _BasicIDTLayer(level_dims[i], level_res[i], num_heads[i], win_size, mlp_ratio, qkv_bias, qk_scale,
                                  level_rates[i], _LEVEL_K_BOUND[i], _LEVEL_BLOCKS[i], use_cross=i != 4)
 
         self.input_proj = nn.Module()

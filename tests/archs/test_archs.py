@@ -16,7 +16,7 @@ from mcir.errors import OptionError
 # Small per-arch settings so every forward/backward runs in milliseconds; unlisted archs use defaults.
 SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
     "EDSR": {"num_feat": 8, "num_block": 2},
-    "DehazeFormer": {"embed_dims": [8, 16, 16, 16, 8], "depths": [2, 2, 2, 1, 1], "num_heads": [2, 2, 2, 1, 1], "window_size": 4, "attn_ratio": [0.5, 1.0, 1.0, 0.0, 0.0]},
+    "DehazeFormer": {"embed_dims": [8, 16, 16, 16, 8], "depths": [2, 2, 2, 1, 1], "num_heads": [2] * 3 + [1] * 2, "window_size": 4},
     "IDT": {"img_size": 128, "embed_dim": 4, "mlp_ratio": 1.0, "drop_path_rate": 0.0},  # at 64 a spatial layer has 1 token
 }
 
