@@ -86,7 +86,7 @@ def test_tile_starts_follow_official_split() -> None:
 def test_any_size_and_tile_batch_do_not_change_results() -> None:
     torch.manual_seed(0)
     net = IDT(img_size=64, embed_dim=4, mlp_ratio=1.0).eval()
-    x = torch.rand(2, 3, 66, 70)
+    x = torch.rand(2, 3, 66, 64)  # two overlapping patches per image (the fingerprint test covers 2-D merges)
     small = torch.rand(1, 3, 17, 19)
     with torch.no_grad():
         ref = net(x)
