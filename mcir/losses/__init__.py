@@ -7,7 +7,15 @@ from typing import Any, Dict, Optional
 from torch import nn
 
 # Imported for their registration side effect.
-from mcir.losses import contrastive_loss, pixel_loss, psnr_loss, spn_loss, vgg_features  # noqa: F401
+from mcir.losses import (  # noqa: F401
+    contrastive_loss,
+    perceptual_loss,
+    pixel_loss,
+    psnr_loss,
+    spn_loss,
+    ssim_loss,
+    vgg_features,
+)
 from mcir.registry import LOSS_REGISTRY, build_from_registry
 
 __all__ = ["LOSS_REGISTRY", "build_loss"]

@@ -22,6 +22,8 @@ SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
     "NAFNetLocal": {"width": 4, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]},
     "SwinIR": {"img_size": 8, "window_size": 4, "embed_dim": 8, "depths": [2], "num_heads": [2], "mlp_ratio": 2,
                "upsampler": "pixelshuffledirect", "upscale": 2, "drop_path_rate": 0.0},
+    "DehazeFormer": {"embed_dims": [8, 16, 16, 16, 8], "depths": [2, 2, 2, 1, 1], "num_heads": [2] * 3 + [1] * 2, "window_size": 4},
+    "IDT": {"img_size": 128, "embed_dim": 4, "mlp_ratio": 1.0, "drop_path_rate": 0.0},  # at 64 a spatial layer has 1 token
 }
 # Odd, not a multiple of any window (8, 7, 4) or downsampling factor: archs pad and crop internally.
 HEIGHT, WIDTH = 17, 19
