@@ -56,7 +56,7 @@ def test_every_arch_forward_backward(name: str) -> None:
         # their whole branch at step 0; give them values so the check below sees every parameter used.
         for p in params:
             if not p.any():
-                p.normal_(0.0, 0.1)
+                p.uniform_(0.05, 0.15)
 
     in_ch, out_ch = _default(name, "num_in_ch", 3), _default(name, "num_out_ch", 3)
     h, w = (-(-n // net.size_multiple) * net.size_multiple for n in (HEIGHT, WIDTH))
