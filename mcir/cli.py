@@ -24,9 +24,20 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument(
+        "--trust_checkpoint",
+        action="store_true",
+        help="load checkpoints/weights with full unpickling (can run code from the file: trusted files only); "
+        "same as --set path.trust_checkpoint=true",
+    )
+    parser.add_argument(
         "--launcher", default="none", choices=["none"], help="job launcher (only single-process runs for now)"
     )
     return parser
+
+
+def trust_overrides(args: argparse.Namespace) -> List[str]:
+    """``--set`` overrides implied by ``--trust_checkpoint``."""
+    return ["path.trust_checkpoint=true"] if getattr(args, "trust_checkpoint", False) else []
 
 
 def select_device(num_gpu: Any, file: Optional[str] = None) -> torch.device:
@@ -69,7 +80,7 @@ def run_main(body: Callable[[argparse.Namespace], Dict[str, Any]], parser: argpa
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", 1))  # e.g. 143 after SIGTERM, so schedulers requeue the job
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

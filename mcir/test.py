@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from mcir.cli import base_parser, run_main, select_device  # noqa: E402
+from mcir.cli import base_parser, run_main, select_device, trust_overrides  # noqa: E402
 from mcir.errors import OptionError  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 def _body(args: argparse.Namespace) -> Dict[str, Any]:
     from mcir.options import load_options
 
-    opt = load_options(args.opt, args.set, is_train=False)
+    opt = load_options(args.opt, args.set + trust_overrides(args), is_train=False)
     return evaluate_all(opt)
 
 

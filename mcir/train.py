@@ -6,12 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from mcir.cli import base_parser, run_main, select_device  # noqa: E402
+from mcir.cli import base_parser, run_main, select_device, trust_overrides  # noqa: E402
 from mcir.errors import CheckpointError, MCIRError, OptionError  # noqa: E402
 
 
@@ -19,22 +19,36 @@ def build_parser() -> argparse.ArgumentParser:
     """Arguments of the training command."""
     parser = base_parser("Train an mcir restoration model.")
     parser.add_argument(
-        "--auto_resume", action="store_true", help="resume from the newest training state in the run folder"
+        "--auto_resume",
+        action="store_true",
+        help="resume from the newest good training state in the run folder (start fresh when there is none)",
     )
     return parser
 
 
-def _resume_path(opt: Dict[str, Any], run_root: Path, auto_resume: bool) -> Optional[Path]:
+def _find_resume(opt: Dict[str, Any], run_root: Path, auto_resume: bool) -> Tuple[Optional[Path], Optional[Dict], List[str]]:
+    """The training state to resume from: ``path.resume_state``, else (with ``--auto_resume``) the newest
+    good state of the run folder; damaged newer states are set aside and reported.
+
+    Returns:
+        ``(path, state, warnings)``; ``(None, None, warnings)`` for a fresh start.
+    """
+    from mcir.engine.checkpoint import Checkpointer, load_training_state
+
+    trusted = opt["path"].get("trust_checkpoint", False)
     explicit = opt["path"].get("resume_state")
     if explicit:
         if not Path(explicit).is_file():
             raise OptionError(f"training state not found: {explicit}", opt.get("opt_path"), "path.resume_state")
-        return Path(explicit)
+        return Path(explicit), load_training_state(explicit, trusted), []
+    warnings: List[str] = []
     if auto_resume:
-        from mcir.engine.checkpoint import Checkpointer
-
-        return Checkpointer(str(run_root / "models"), str(run_root / "training_states")).latest_state()
-    return None
+        found = Checkpointer(str(run_root / "models"), str(run_root / "training_states")).newest_good_state(
+            trusted, warn=warnings.append
+        )
+        if found is not None:
+            return found[0], found[1], warnings
+    return None, None, warnings
 
 
 def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str, float]]:
@@ -50,7 +64,7 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
     import torch
 
     from mcir.data import build_loader
-    from mcir.engine.checkpoint import Checkpointer, torch_load
+    from mcir.engine.checkpoint import Checkpointer
     from mcir.engine.evaluator import Evaluator
     from mcir.engine.logger import TensorBoardWriter, close_logger, get_run_logger
     from mcir.engine.rng import seed_everything
@@ -64,7 +78,7 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
     seed_everything(seed, opt["deterministic"])
     device = select_device(opt["num_gpu"], file)
     run = RunDir(experiment_root(opt["name"], opt["path"].get("experiments_root")))
-    resume = _resume_path(opt, run.root, auto_resume)
+    resume, state, resume_warnings = _find_resume(opt, run.root, auto_resume)
 
     # Build and check everything before touching the run folder, so bad input leaves nothing behind.
     train_keys = dataset_sections(opt, "train")
@@ -80,16 +94,13 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
         cfg = opt["datasets"][key]
         val_loaders[cfg.get("name") or key] = build_loader(cfg, f"datasets.{key}", "val", opt["scale"], seed)[1]
     model = build_model(opt, device, is_train=True)
-    state = None
-    if resume is not None:
-        state = torch_load(str(resume))
-        if not isinstance(state, dict) or "model" not in state or "iteration" not in state:
-            raise CheckpointError(f"{resume}: not an mcir training state")
 
     archived = run.create(archive_existing=resume is None)
     stamp = time.strftime("%Y%m%d_%H%M%S")
     logger = get_run_logger(opt["name"], str(run.logs / f"train_{opt['name']}_{stamp}.log"))
     dump_options(opt, str(run.logs / f"options_{stamp}.yml"))
+    for msg in resume_warnings:
+        logger.warning(msg)
     tb = TensorBoardWriter(str(run.logs / "tb") if opt["logger"]["use_tb_logger"] else None)
     val = opt["val"]
     trainer = Trainer(
@@ -100,6 +111,7 @@ def train(opt: Dict[str, Any], auto_resume: bool = False) -> Dict[str, Dict[str,
             print_freq=opt["logger"]["print_freq"],
             val_freq=val["val_freq"],
             save_checkpoint_freq=opt["logger"]["save_checkpoint_freq"],
+            accumulate_steps=opt["train"]["accumulate_steps"],
         ),
         checkpointer=Checkpointer(str(run.models), str(run.training_states), opt["logger"]["keep_last"]),
         logger=logger,
@@ -152,7 +164,7 @@ def _discard_run(root: Path, archived: Optional[Path]) -> None:
 def _body(args: argparse.Namespace) -> Dict[str, Any]:
     from mcir.options import load_options
 
-    opt = load_options(args.opt, args.set, is_train=True)
+    opt = load_options(args.opt, args.set + trust_overrides(args), is_train=True)
     return train(opt, auto_resume=args.auto_resume)
 
 

@@ -66,4 +66,7 @@ def test_checkpointer_keeps_last_states(tmp_path):
         ck.save(it, {"params": {}}, {"iteration": it})
     assert [p.name for p in ck.list_states()] == ["20.state", "30.state"]
     assert ck.latest_state().name == "30.state"
-    assert sorted(os.listdir(tmp_path / "models")) == ["net_g_10.pth", "net_g_20.pth", "net_g_30.pth"]
+    assert sorted(f for f in os.listdir(tmp_path / "models") if f.endswith(".pth")) == [
+        "net_g_10.pth", "net_g_20.pth", "net_g_30.pth"
+    ]
+    assert sorted(os.listdir(tmp_path / "states")) == ["20.state", "20.state.sha256", "30.state", "30.state.sha256"]
