@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Dict, Iterator, Mapping, Optional
 
 import torch
@@ -15,6 +18,16 @@ from mcir.engine.evaluator import Evaluator
 from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.rng import get_rng_state, set_rng_state
 from mcir.errors import StopTraining
+
+
+class TrainingPreempted(StopTraining):
+    """SIGTERM (pre-emption) arrived: the state of the last finished iteration is saved, the run stops.
+
+    The process exits with 143 (128 + SIGTERM), the conventional status of a job ended by SIGTERM, so that
+    schedulers and wrapper scripts see an unfinished run and requeue it (``--auto_resume`` continues it).
+    """
+
+    exit_code = 143
 
 
 @dataclass
@@ -34,6 +47,7 @@ class Schedule:
     print_freq: int = 100
     val_freq: int = 5000
     save_checkpoint_freq: int = 5000
+    accumulate_steps: int = 1
 
 
 class Trainer:
@@ -43,7 +57,8 @@ class Trainer:
         model: Object with ``train_step``, ``infer``, ``weights``, ``state_dict``/``load_state_dict``,
             ``loggable_lr``.
         train_loader: Training loader whose sampler has ``set_epoch(epoch, start=0)``.
-        schedule: Frequencies and the iteration budget.
+        schedule: Frequencies and the iteration budget. One iteration is one optimizer step: with
+            ``accumulate_steps = k`` it consumes k batches, and the scheduler, EMA and negatives advance once.
         checkpointer: Writes weights and training states.
         logger: Run logger.
         tb: TensorBoard writer (may be disabled).
@@ -81,6 +96,7 @@ class Trainer:
         self.progress = progress
         self.state = LoopState()
         self.history: Dict[str, Dict[str, float]] = {}
+        self.best: Dict[str, Dict[str, Any]] = {}
 
     # ---- state ------------------------------------------------------------------------------
     def training_state(self) -> Dict[str, Any]:
@@ -91,6 +107,7 @@ class Trainer:
             "batch_in_epoch": self.state.batch_in_epoch,
             "model": self.model.state_dict(),
             "rng": get_rng_state(),
+            "best": dict(self.best),
         }
 
     def load_training_state(self, state: Dict[str, Any]) -> None:
@@ -98,10 +115,11 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.state = LoopState(int(state["iteration"]), int(state["epoch"]), int(state["batch_in_epoch"]))
         set_rng_state(state["rng"])
+        self.best = dict(state.get("best", {}))
 
-    def save_checkpoint(self) -> None:
-        """Write weights and the training state for the current iteration."""
-        self.checkpointer.save(self.state.iteration, self.model.weights(), self.training_state())
+    def save_checkpoint(self) -> str:
+        """Write weights and the training state for the current iteration; returns the state's path."""
+        return str(self.checkpointer.save(self.state.iteration, self.model.weights(), self.training_state()))
 
     # ---- loop -------------------------------------------------------------------------------
     def _batches(self) -> Iterator[Dict[str, Any]]:
@@ -131,9 +149,11 @@ class Trainer:
         running: Dict[str, torch.Tensor] = {}
         n_running = 0
         batches = self._batches()
+        micro = max(1, sched.accumulate_steps)
+        sigterm = _SignalFlag(signal.SIGTERM).install()
         try:
             while self.state.iteration < sched.total_iter:
-                batch = next(batches)
+                batch = next(batches) if micro == 1 else [next(batches) for _ in range(micro)]
                 t_ready = time.perf_counter()
                 it = self.state.iteration + 1
                 try:
@@ -156,11 +176,19 @@ class Trainer:
                     running, n_running, t_iter = {}, 0, now
                 if _due(it, sched.val_freq, sched.total_iter):
                     self.validate()
-                if _due(it, sched.save_checkpoint_freq, sched.total_iter):
+                saved = _due(it, sched.save_checkpoint_freq, sched.total_iter)
+                if saved:
                     self.save_checkpoint()
                     self.logger.info("saved checkpoint at iteration %d", it)
+                if sigterm.received and it < sched.total_iter:
+                    path = self.checkpointer.states_dir / f"{it}.state" if saved else self.save_checkpoint()
+                    raise TrainingPreempted(
+                        f"received SIGTERM: stopped after iteration {it} of {sched.total_iter}; training state "
+                        f"saved to {path}; continue with --auto_resume"
+                    )
                 t_data = time.perf_counter()
         finally:
+            sigterm.restore()
             if pbar is not None:
                 pbar.close()
         self.checkpointer.save_latest_weights(self.model.weights())
@@ -177,6 +205,9 @@ class Trainer:
         pbar: Any,
     ) -> None:
         msg = ", ".join(f"{k}: {v:.4e}" for k, v in means.items())
+        skipped = int(getattr(self.model, "skipped_steps", 0))
+        if skipped:
+            msg += f", skipped steps: {skipped}"
         rate = elapsed / max(n, 1)
         eta = rate * (self.schedule.total_iter - it)
         self.logger.info(
@@ -213,7 +244,53 @@ class Trainer:
                 "validation %s @ iter %d: %s", name, it, ", ".join(f"{k}: {v:.4f}" for k, v in avg.items())
             )
             self.tb.scalars(avg, it, prefix=f"metrics/{name}/")
+            self._keep_best(name, avg, it)
         return self.history
+
+    def _keep_best(self, name: str, avg: Dict[str, float], it: int) -> None:
+        """Save the weights when the set's first metric improved (``better: higher`` / ``lower``)."""
+        if not avg:
+            return
+        metric = self.evaluator.metric_names[0]
+        better = self.evaluator.metric_set.cfgs[metric].get("better", "higher")
+        value = float(avg[metric])
+        old = self.best.get(name)
+        if old is not None and not (value > old["value"] if better == "higher" else value < old["value"]):
+            return
+        self.best[name] = {"metric": metric, "better": better, "value": value, "iter": it}
+        path = self.checkpointer.save_best(name, self.best[name], self.model.weights())
+        self.logger.info("best %s on %s so far: %.4f @ iter %d (%s)", metric, name, value, it, path.name)
+
+
+class _SignalFlag:
+    """Between :meth:`install` and :meth:`restore`, a signal only sets :attr:`received`, so the loop can stop
+    at a safe point. Signals can only be handled on the main thread; elsewhere nothing changes.
+
+    Args:
+        signum: The signal to catch.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.received = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.received = True
+
+    def install(self) -> "_SignalFlag":
+        """Start catching the signal; returns self."""
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(self.signum, self._handle)
+            self._installed = True
+        return self
+
+    def restore(self) -> None:
+        """Put the previous handler back."""
+        if self._installed:
+            signal.signal(self.signum, self._previous)
+            self._installed = False
 
 
 def _due(it: int, freq: int, total: int) -> bool:
