@@ -43,9 +43,10 @@ def _find_resume(opt: Dict[str, Any], run_root: Path, auto_resume: bool) -> Tupl
         return Path(explicit), load_training_state(explicit, trusted), []
     warnings: List[str] = []
     if auto_resume:
-        found = Checkpointer(str(run_root / "models"), str(run_root / "training_states")).newest_good_state(
-            trusted, warn=warnings.append
-        )
+        checkpointer = Checkpointer(str(run_root / "models"), str(run_root / "training_states"))
+        for partial in checkpointer.remove_partial_writes():
+            warnings.append(f"removed {partial}, left unfinished by an interrupted save")
+        found = checkpointer.newest_good_state(trusted, warn=warnings.append)
         if found is not None:
             return found[0], found[1], warnings
     return None, None, warnings

@@ -61,7 +61,7 @@ def _short_run_args(opt: Path, root: Path, name: str, *extra: str) -> list:
     return args
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def short_run_args():
     """``short_run_args(opt, root, name, *overrides)``: arguments for a seconds-long training run."""
     return _short_run_args

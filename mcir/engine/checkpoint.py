@@ -207,6 +207,7 @@ def load_network_weights(
 
 
 _STATE_RE = re.compile(r"^(\d+)\.state$")
+_PARTIAL_RE = re.compile(r"^\..+\.tmp$")  # atomic_write's temporary names
 
 Warn = Callable[[str], None]
 
@@ -283,6 +284,23 @@ class Checkpointer:
         """The newest training state, or None."""
         states = self.list_states()
         return states[-1] if states else None
+
+    def remove_partial_writes(self) -> List[Path]:
+        """Delete temporary files that a killed process left mid-write (``.<name>.<random>.tmp``).
+
+        Only call this while no other process writes into the run folder (at start-up).
+
+        Returns:
+            The files removed.
+        """
+        removed = []
+        for folder in (self.models_dir, self.states_dir):
+            if folder.is_dir():
+                for p in folder.iterdir():
+                    if _PARTIAL_RE.match(p.name):
+                        p.unlink(missing_ok=True)
+                        removed.append(p)
+        return removed
 
     def newest_good_state(self, trusted: bool = False, warn: Optional[Warn] = None) -> Optional[Tuple[Path, Dict]]:
         """Load the newest training state that passes the checks; move damaged newer ones aside.
