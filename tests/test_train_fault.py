@@ -138,3 +138,13 @@ def test_unsafe_weights_need_the_trust_option(tmp_path, capsys):
     assert len(err) == 1 and "refused" in err[0] and "argparse.Namespace" in err[0] and "--trust_checkpoint" in err[0]
     assert run_test_cli(args + ["--trust_checkpoint"]) == 0
     assert (tmp_path / "res" / "metrics.json").is_file()
+
+
+def test_fp16_on_cpu_builds_a_scaler_and_warns_about_speed():
+    from mcir.models import build_model
+    from mcir.options import load_options
+
+    opt = load_options(str(DEMO), ["train.amp=fp16", "num_gpu=0"], is_train=True)
+    with pytest.warns(UserWarning, match="use amp: bf16 on the CPU"):
+        model = build_model(opt, torch.device("cpu"), is_train=True)
+    assert model.optim_step.amp == "fp16" and model.optim_step.scaler is not None
