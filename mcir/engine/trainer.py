@@ -289,7 +289,8 @@ class _SignalFlag:
     def restore(self) -> None:
         """Put the previous handler back."""
         if self._installed:
-            signal.signal(self.signum, self._previous)
+            # None: the previous handler was not set from Python; the default is the closest equivalent.
+            signal.signal(self.signum, self._previous if self._previous is not None else signal.SIG_DFL)
             self._installed = False
 
 
