@@ -57,13 +57,14 @@ def test_sigterm_saves_the_iteration_exits_143_and_resumes_exactly(full_run, tmp
         return original(self, batch, iteration)
 
     monkeypatch.setattr(RestorationModel, "train_step", preempted_at_4)
+    handler = signal.getsignal(signal.SIGTERM)
     assert train_main(_args(short_run_args, tmp_path, "pre")) == 143
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: received SIGTERM: stopped after iteration 4 of 6") and "--auto_resume" in err
     states = tmp_path / "pre" / "training_states"
     assert sorted(p.name for p in states.glob("*.state")) == ["3.state", "4.state"]
     assert not list(states.glob(".*.tmp"))
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+    assert signal.getsignal(signal.SIGTERM) == handler  # the previous handler is put back
     monkeypatch.setattr(RestorationModel, "train_step", original)
     assert train_main(_args(short_run_args, tmp_path, "pre") + ["--auto_resume"]) == 0
     _assert_same_weights(full_run, tmp_path / "pre")
