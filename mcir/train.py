@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _find_resume(opt: Dict[str, Any], run_root: Path, auto_resume: bool) -> Tuple[Optional[Path], Optional[Dict], List[str]]:
+def _find_resume(
+    opt: Dict[str, Any], run_root: Path, auto_resume: bool
+) -> Tuple[Optional[Path], Optional[Dict], List[str]]:
     """The training state to resume from: ``path.resume_state``, else (with ``--auto_resume``) the newest
     good state of the run folder; damaged newer states are set aside and reported.
 

@@ -1,5 +1,6 @@
-"""Kill a CPU training run with SIGKILL at random iterations, auto-resume it each time, and check that its final
-weights are bit-identical to an uninterrupted run with the same seed.
+"""SIGKILL a CPU training run at random iterations, auto-resume it, and check its weights equal an uninterrupted run.
+
+The final weights must be bit-identical to those of an uninterrupted run with the same seed:
 
     python scripts/kill_resume_check.py --kills 3 --total_iter 60 --save_freq 5
 

@@ -1,5 +1,4 @@
-"""End-to-end fault tolerance of train.py / test.py: SIGTERM pre-emption, a damaged latest state, best weights,
-AMP + accumulation resume, AMP option errors and the trust option for unsafe files."""
+"""End-to-end fault tolerance and AMP options of train.py / test.py (SIGTERM, damaged states, best, trust)."""
 
 from __future__ import annotations
 
@@ -94,7 +93,8 @@ def test_best_weights_per_validation_set(full_run):
 
 
 def test_bf16_with_accumulation_and_channels_last_resumes_exactly(tmp_path, short_run_args):
-    extra = ("train.amp=bf16", "train.accumulate_steps=2", "train.channels_last=true", "datasets.train.batch_size_per_gpu=2")
+    extra = ("train.amp=bf16", "train.accumulate_steps=2", "train.channels_last=true",
+             "datasets.train.batch_size_per_gpu=2")
     assert train_main(_args(short_run_args, tmp_path, "amp_full", *extra)) == 0
     assert train_main(_args(short_run_args, tmp_path, "amp_split", *extra, "train.total_iter=3")) == 0
     assert train_main(_args(short_run_args, tmp_path, "amp_split", *extra) + ["--auto_resume"]) == 0

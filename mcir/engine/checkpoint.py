@@ -1,6 +1,8 @@
-"""Checkpoint files: atomic writes with sha256 sidecars, safe loading, weights (BasicSR ``params`` /
-``params_ema``), training states (keep the last k, find the newest good one) and the best weights per
-validation set."""
+"""Checkpoint files: atomic writes with sha256 sidecars, safe loading, weights, training states, best weights.
+
+Weights use BasicSR's ``params`` / ``params_ema`` layout; training states keep the last k, and resuming finds
+the newest one that passes the checks.
+"""
 
 from __future__ import annotations
 

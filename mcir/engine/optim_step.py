@@ -1,5 +1,4 @@
-"""One optimizer step: mixed precision (autocast, fp16 loss scaling), gradient accumulation, clipping, warm-up
-and skipping updates whose gradients are not finite."""
+"""One optimizer step: AMP (autocast, fp16 loss scaling), accumulation, clipping, warm-up, non-finite skips."""
 
 from __future__ import annotations
 
@@ -127,7 +126,9 @@ class OptimStep:
             The gradient norm before clipping when clipping is on, else None.
         """
         if self._micro != self.accumulate_steps:
-            raise RuntimeError(f"apply() after {self._micro} micro-batches; accumulate_steps is {self.accumulate_steps}")
+            raise RuntimeError(
+                f"apply() after {self._micro} micro-batches; accumulate_steps is {self.accumulate_steps}"
+            )
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         grads = [p.grad for p in self.params if p.grad is not None]

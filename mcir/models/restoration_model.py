@@ -85,7 +85,9 @@ class RestorationModel:
         if self.ema is not None:
             self.ema.update(self.net_g, iteration)
 
-    def train_step(self, batch: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]], iteration: int) -> Dict[str, torch.Tensor]:
+    def train_step(
+        self, batch: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]], iteration: int
+    ) -> Dict[str, torch.Tensor]:
         """One training iteration (one optimizer step) on a batch, or on ``accumulate_steps`` micro-batches.
 
         Each micro-batch's forward pass and losses run under the optimizer step's autocast; its gradients are

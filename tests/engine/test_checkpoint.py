@@ -1,5 +1,4 @@
-"""Tests of checkpoint files: atomic writes, sha256 sidecars, safe loading, container unwrapping, key checks,
-the newest good training state and the best weights per validation set."""
+"""Tests of checkpoint files: atomic writes, digests, safe loading, unwrapping, newest good state, best weights."""
 
 from __future__ import annotations
 

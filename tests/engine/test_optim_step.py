@@ -1,5 +1,4 @@
-"""Tests of OptimStep through RestorationModel: accumulation, bf16/fp16 autocast, fp16 loss scaling, skipped
-non-finite steps, channels-last, and the AMP options."""
+"""Tests of OptimStep through RestorationModel: accumulation, autocast, fp16 scaling, skipped steps, channels-last."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The SPN loss and the fused multi-L1 under autocast: float32 results close to fp32, finite gradients, and an
-MCIRModel step in bf16."""
+"""The SPN loss and the fused multi-L1 under autocast (float32 results, finite gradients); an MCIR bf16 step."""
 
 from __future__ import annotations
 
