@@ -32,6 +32,12 @@ def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argpa
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument(
+        "--trust_checkpoint",
+        action="store_true",
+        help="load checkpoints/weights with full unpickling (can run code from the file: trusted files only); "
+        "same as --set path.trust_checkpoint=true",
+    )
+    parser.add_argument(
         "--launcher",
         default="none",
         choices=list(launchers),
@@ -39,6 +45,11 @@ def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argpa
         + (", pytorch (torchrun), slurm (srun, one task per GPU)" if len(launchers) > 1 else ""),
     )
     return parser
+
+
+def trust_overrides(args: argparse.Namespace) -> List[str]:
+    """``--set`` overrides implied by ``--trust_checkpoint``."""
+    return ["path.trust_checkpoint=true"] if getattr(args, "trust_checkpoint", False) else []
 
 
 def select_device(num_gpu: Any, file: Optional[str] = None) -> torch.device:
@@ -81,7 +92,7 @@ def run_main(body: Callable[[argparse.Namespace], Dict[str, Any]], parser: argpa
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", 1))  # e.g. 143 after SIGTERM, so schedulers requeue the job
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

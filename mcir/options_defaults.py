@@ -91,6 +91,10 @@ def base_train_fields() -> Dict[str, Any]:
         "total_iter": Leaf(INT, default=REQUIRED),
         "warmup_iter": Leaf(INT, default=-1),
         "clip_grad_norm": Leaf(FLOAT, default=None),
+        # off | bf16 | fp16 (a bare YAML `off` reads as false, accepted too); checked when the model is built
+        "amp": Leaf((str, bool), default="off"),
+        "accumulate_steps": Leaf(INT, default=1),
+        "channels_last": Leaf(BOOL, default=False),
         "pixel_opt": Typed(registry=lambda: LOSS_REGISTRY, required=True),
         # Optional extra terms: a perceptual loss (output, gt) and a sample-contrastive peer (output, gt, lq).
         "perceptual_opt": Typed(registry=lambda: LOSS_REGISTRY),
@@ -152,6 +156,7 @@ def root_schema(opt: Dict[str, Any], is_train: bool, file: Optional[str] = None)
                     "param_key_g": Leaf(STR, default="params"),
                     "strict_load_g": Leaf(BOOL, default=True),
                     "resume_state": Leaf(STR, default=None),
+                    "trust_checkpoint": Leaf(BOOL, default=False),
                     "experiments_root": Leaf(STR, default=None),
                     "results_root": Leaf(STR, default=None),
                 }

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from mcir.cli import base_parser, run_main, select_device  # noqa: E402
+from mcir.cli import base_parser, run_main, select_device, trust_overrides  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,8 @@ def _body(args: argparse.Namespace) -> Dict[str, Any]:
 
     # The command line is more explicit than the file: --preset replaces the file's metrics, later --set adds.
     preset = ["val.metrics={}", f"val.preset={args.preset}"] if args.preset else []
-    opt = load_options(args.opt, [*preset, *args.set, *weights_overrides(args.weights)], is_train=False)
+    overrides = [*preset, *args.set, *weights_overrides(args.weights), *trust_overrides(args)]
+    opt = load_options(args.opt, overrides, is_train=False)
     return evaluate_all(opt)
 
 

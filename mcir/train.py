@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from mcir.cli import base_parser, run_main  # noqa: E402
+from mcir.cli import base_parser, run_main, trust_overrides  # noqa: E402
 from mcir.errors import CheckpointError, MCIRError, OptionError  # noqa: E402
 
 
@@ -19,22 +19,39 @@ def build_parser() -> argparse.ArgumentParser:
     """Arguments of the training command."""
     parser = base_parser("Train an mcir restoration model.", launchers=("none", "pytorch", "slurm"))
     parser.add_argument(
-        "--auto_resume", action="store_true", help="resume from the newest training state in the run folder"
+        "--auto_resume",
+        action="store_true",
+        help="resume from the newest good training state in the run folder (start fresh when there is none)",
     )
     return parser
 
 
-def _resume_path(opt: Dict[str, Any], run_root: Path, auto_resume: bool) -> Optional[Path]:
+def _find_resume(
+    opt: Dict[str, Any], run_root: Path, auto_resume: bool
+) -> Tuple[Optional[Path], Optional[Dict], List[str]]:
+    """The training state to resume from: ``path.resume_state``, else (with ``--auto_resume``) the newest
+    good state of the run folder; damaged newer states are set aside and reported.
+
+    Returns:
+        ``(path, state, warnings)``; ``(None, None, warnings)`` for a fresh start.
+    """
+    from mcir.engine.checkpoint import Checkpointer, load_training_state
+
+    trusted = opt["path"].get("trust_checkpoint", False)
     explicit = opt["path"].get("resume_state")
     if explicit:
         if not Path(explicit).is_file():
             raise OptionError(f"training state not found: {explicit}", opt.get("opt_path"), "path.resume_state")
-        return Path(explicit)
+        return Path(explicit), load_training_state(explicit, trusted), []
+    warnings: List[str] = []
     if auto_resume:
-        from mcir.engine.checkpoint import Checkpointer
-
-        return Checkpointer(str(run_root / "models"), str(run_root / "training_states")).latest_state()
-    return None
+        checkpointer = Checkpointer(str(run_root / "models"), str(run_root / "training_states"))
+        for partial in checkpointer.remove_partial_writes():
+            warnings.append(f"removed {partial}, left unfinished by an interrupted save")
+        found = checkpointer.newest_good_state(trusted, warn=warnings.append)
+        if found is not None:
+            return found[0], found[1], warnings
+    return None, None, warnings
 
 
 def train(opt: Dict[str, Any], auto_resume: bool = False, launcher: str = "none") -> Dict[str, Dict[str, float]]:
@@ -66,7 +83,7 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
     import torch
 
     from mcir.data import build_loader
-    from mcir.engine.checkpoint import Checkpointer, torch_load
+    from mcir.engine.checkpoint import Checkpointer
     from mcir.engine.dist import distribute_model, run_on_main
     from mcir.engine.evaluator import Evaluator
     from mcir.engine.logger import TensorBoardWriter, close_logger, get_run_logger
@@ -101,8 +118,8 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
         )[1]
     model = build_model(opt, device, is_train=True)
     distribute_model(model, ctx, opt["find_unused_parameters"])
-    # Rank 0 finds and reads the state; every rank then resumes from that very object.
-    resume, state = run_on_main(lambda: _load_resume_state(opt, run.root, auto_resume, torch_load))
+    # Rank 0 finds and reads the state (setting damaged ones aside); every rank resumes from that object.
+    resume, state, resume_warnings = run_on_main(lambda: _find_resume(opt, run.root, auto_resume))
 
     # Only rank 0 touches the run folder (archive, logs, options, TensorBoard, checkpoints, images).
     archived = run.create(archive_existing=resume is None) if ctx.is_main else None
@@ -110,6 +127,8 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
     if ctx.is_main:
         logger = get_run_logger(opt["name"], str(run.logs / f"train_{opt['name']}_{stamp}.log"))
         dump_options(opt, str(run.logs / f"options_{stamp}.yml"))
+        for msg in resume_warnings:
+            logger.warning(msg)
     else:
         logger = get_run_logger(f"{opt['name']}.rank{ctx.rank}", None, level=logging.WARNING)
     use_tb = opt["logger"]["use_tb_logger"] and ctx.is_main
@@ -123,6 +142,7 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
             print_freq=opt["logger"]["print_freq"],
             val_freq=val["val_freq"],
             save_checkpoint_freq=opt["logger"]["save_checkpoint_freq"],
+            accumulate_steps=opt["train"]["accumulate_steps"],
         ),
         checkpointer=Checkpointer(str(run.models), str(run.training_states), opt["logger"]["keep_last"]),
         logger=logger,
@@ -167,19 +187,6 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
     return history
 
 
-def _load_resume_state(
-    opt: Dict[str, Any], run_root: Path, auto_resume: bool, torch_load: Any
-) -> Tuple[Optional[Path], Optional[Dict[str, Any]]]:
-    """The training state to resume from (path and content), or ``(None, None)`` for a new run."""
-    resume = _resume_path(opt, run_root, auto_resume)
-    if resume is None:
-        return None, None
-    state = torch_load(str(resume))
-    if not isinstance(state, dict) or "model" not in state or "iteration" not in state:
-        raise CheckpointError(f"{resume}: not an mcir training state")
-    return resume, state
-
-
 def _discard_run(root: Path, archived: Optional[Path]) -> None:
     """Remove a run folder that never saved a state, and put back the run it archived."""
     import shutil
@@ -192,7 +199,7 @@ def _discard_run(root: Path, archived: Optional[Path]) -> None:
 def _body(args: argparse.Namespace) -> Dict[str, Any]:
     from mcir.options import load_options
 
-    opt = load_options(args.opt, args.set, is_train=True)
+    opt = load_options(args.opt, args.set + trust_overrides(args), is_train=True)
     return train(opt, auto_resume=args.auto_resume, launcher=args.launcher)
 
 

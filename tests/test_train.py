@@ -29,7 +29,9 @@ def test_short_run_writes_basicsr_weights_and_states(tiny, tmp_path):
     w = _weights(root, 6)
     assert set(w) == {"params", "params_ema"}
     assert "conv_first.weight" in w["params"]
-    assert sorted(p.name for p in (root / "training_states").iterdir()) == ["3.state", "6.state"]
+    assert sorted(p.name for p in (root / "training_states").iterdir()) == [
+        "3.state", "3.state.sha256", "6.state", "6.state.sha256"
+    ]
     assert any(p.name.startswith("options_") for p in (root / "logs").iterdir())
     assert (root / "models" / "net_g_latest.pth").is_file()
 

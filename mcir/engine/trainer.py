@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Dict, Iterator, Mapping, Optional
 
 import torch
@@ -17,6 +20,16 @@ from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.rng import get_rng_state, set_rng_state
 from mcir.errors import StopTraining
 from mcir.utils.img_util import imwrite, tensor2img
+
+
+class TrainingPreempted(StopTraining):
+    """SIGTERM (pre-emption) arrived: the state of the last finished iteration is saved, the run stops.
+
+    The process exits with 143 (128 + SIGTERM), the conventional status of a job ended by SIGTERM, so that
+    schedulers and wrapper scripts see an unfinished run and requeue it (``--auto_resume`` continues it).
+    """
+
+    exit_code = 143
 
 
 @dataclass
@@ -36,6 +49,7 @@ class Schedule:
     print_freq: int = 100
     val_freq: int = 5000
     save_checkpoint_freq: int = 5000
+    accumulate_steps: int = 1
 
 
 class Trainer:
@@ -48,7 +62,8 @@ class Trainer:
         model: Object with ``train_step``, ``infer``, ``weights``, ``state_dict``/``load_state_dict``,
             ``loggable_lr``.
         train_loader: Training loader whose sampler has ``set_epoch(epoch, start=0)``.
-        schedule: Frequencies and the iteration budget.
+        schedule: Frequencies and the iteration budget. One iteration is one optimizer step: with
+            ``accumulate_steps = k`` it consumes k batches, and the scheduler, EMA and negatives advance once.
         checkpointer: Writes weights and training states.
         logger: Run logger.
         tb: TensorBoard writer (may be disabled).
@@ -93,6 +108,7 @@ class Trainer:
         self.sample_dir = sample_dir
         self.state = LoopState()
         self.history: Dict[str, Dict[str, float]] = {}
+        self.best: Dict[str, Dict[str, Any]] = {}
 
     # ---- state ------------------------------------------------------------------------------
     def training_state(self) -> Dict[str, Any]:
@@ -108,6 +124,7 @@ class Trainer:
             "samples_per_step": self._samples_per_step(),
             "model": self.model.state_dict(),
             "rng": rng,
+            "best": dict(self.best),
         }
         if get_world_size() > 1:
             state["rng_per_rank"] = gather_to_main(rng)
@@ -129,12 +146,18 @@ class Trainer:
         elif get_rank() == 0:
             set_rng_state(state["rng"])
         # other ranks of a resized job keep their fresh per-rank seeds rather than copy rank 0's stream
+        self.best = dict(state.get("best", {}))
 
-    def save_checkpoint(self) -> None:
-        """Write weights and the training state for the current iteration (rank 0 writes)."""
+    def save_checkpoint(self) -> Optional[str]:
+        """Write weights and the training state for the current iteration (collective; rank 0 writes).
+
+        Returns:
+            The state's path on rank 0, None on other ranks.
+        """
         state = self.training_state()
         if is_main_process():
-            self.checkpointer.save(self.state.iteration, self.model.weights(), state)
+            return str(self.checkpointer.save(self.state.iteration, self.model.weights(), state))
+        return None
 
     def _samples_per_step(self) -> int:
         """Samples one iteration consumes over all ranks."""
@@ -169,9 +192,11 @@ class Trainer:
         running: Dict[str, torch.Tensor] = {}
         n_running = 0
         batches = self._batches()
+        micro = max(1, sched.accumulate_steps)
+        sigterm = _SignalFlag(signal.SIGTERM).install()
         try:
             while self.state.iteration < sched.total_iter:
-                batch = next(batches)
+                batch = next(batches) if micro == 1 else [next(batches) for _ in range(micro)]
                 t_ready = time.perf_counter()
                 it = self.state.iteration + 1
                 try:
@@ -194,11 +219,19 @@ class Trainer:
                     running, n_running, t_iter = {}, 0, now
                 if _due(it, sched.val_freq, sched.total_iter):
                     self.validate()
-                if _due(it, sched.save_checkpoint_freq, sched.total_iter):
+                saved = _due(it, sched.save_checkpoint_freq, sched.total_iter)
+                if saved:
                     self.save_checkpoint()
                     self.logger.info("saved checkpoint at iteration %d", it)
+                if _stop_requested(sigterm.received) and it < sched.total_iter:
+                    path = self.checkpointer.states_dir / f"{it}.state" if saved else self.save_checkpoint()
+                    raise TrainingPreempted(
+                        f"received SIGTERM: stopped after iteration {it} of {sched.total_iter}; training state "
+                        f"saved to {path}; continue with --auto_resume"
+                    )
                 t_data = time.perf_counter()
         finally:
+            sigterm.restore()
             if pbar is not None:
                 pbar.close()
         if is_main_process():
@@ -216,6 +249,9 @@ class Trainer:
         pbar: Any,
     ) -> None:
         msg = ", ".join(f"{k}: {v:.4e}" for k, v in means.items())
+        skipped = int(getattr(self.model, "skipped_steps", 0))
+        if skipped:
+            msg += f", skipped steps: {skipped}"
         rate = elapsed / max(n, 1)
         eta = rate * (self.schedule.total_iter - it)
         self.logger.info(
@@ -256,6 +292,7 @@ class Trainer:
                 "validation %s @ iter %d: %s", name, it, ", ".join(f"{k}: {v:.4f}" for k, v in avg.items())
             )
             self.tb.scalars(avg, it, prefix=f"metrics/{name}/")
+            self._keep_best(name, avg, it)
         return self.history
 
     def _sample_writer(self, dataset: str, it: int, saved_by_evaluator: bool) -> Optional[OutputHook]:
@@ -275,12 +312,70 @@ class Trainer:
         return write
 
 
+    def _keep_best(self, name: str, avg: Dict[str, float], it: int) -> None:
+        """Save the weights when the set's first metric improved (``better: higher`` / ``lower``).
+
+        Every rank tracks the best value (validation averages are identical on all ranks); rank 0 writes.
+        """
+        if not avg:
+            return
+        metric = self.evaluator.metric_names[0]
+        better = self.evaluator.metric_set.cfgs[metric].get("better", "higher")
+        value = float(avg[metric])
+        old = self.best.get(name)
+        if old is not None and not (value > old["value"] if better == "higher" else value < old["value"]):
+            return
+        self.best[name] = {"metric": metric, "better": better, "value": value, "iter": it}
+        if is_main_process():
+            path = self.checkpointer.save_best(name, self.best[name], self.model.weights())
+            self.logger.info("best %s on %s so far: %.4f @ iter %d (%s)", metric, name, value, it, path.name)
+
+
 def _rank_means(running: Dict[str, torch.Tensor], n: int) -> Dict[str, float]:
     """Mean of each logged term over the last ``n`` iterations and over all ranks."""
     if get_world_size() == 1:
         return {k: float(v) / n for k, v in running.items()}
     sums = torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in running.values()])
     return dict(zip(running, (mean_across_ranks(sums) / n).tolist()))
+
+
+class _SignalFlag:
+    """Between :meth:`install` and :meth:`restore`, a signal only sets :attr:`received`, so the loop can stop
+    at a safe point. Signals can only be handled on the main thread; elsewhere nothing changes.
+
+    Args:
+        signum: The signal to catch.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.received = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.received = True
+
+    def install(self) -> "_SignalFlag":
+        """Start catching the signal; returns self."""
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(self.signum, self._handle)
+            self._installed = True
+        return self
+
+    def restore(self) -> None:
+        """Put the previous handler back."""
+        if self._installed:
+            # None: the previous handler was not set from Python; the default is the closest equivalent.
+            signal.signal(self.signum, self._previous if self._previous is not None else signal.SIG_DFL)
+            self._installed = False
+
+
+def _stop_requested(local: bool) -> bool:
+    """Whether any rank received SIGTERM, so every rank saves and stops at the same iteration."""
+    if get_world_size() == 1:
+        return local
+    return bool(mean_across_ranks(torch.tensor([1.0 if local else 0.0], dtype=torch.float64)).item() > 0)
 
 
 def _due(it: int, freq: int, total: int) -> bool:

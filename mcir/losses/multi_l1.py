@@ -29,7 +29,8 @@ class _MeanAbsToMany(torch.autograd.Function):
         count = n * x.numel()
         ctx.save_for_backward(sign_sum)
         ctx.count = count
-        return (total / count).to(x.dtype)
+        # bf16/fp16 features (autocast) keep the float32 sum: a half-precision scalar loss would drop digits.
+        return (total / count).to(torch.promote_types(x.dtype, torch.float32))
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> Tuple[Tensor, None]:  # noqa: D102
@@ -45,6 +46,7 @@ def mean_abs_to_many(x: Tensor, y: Tensor) -> Tensor:
         y: Constants of shape (N, B, ...) (treated as detached).
 
     Returns:
-        Scalar tensor equal to ``(x.unsqueeze(0) − y).abs().mean()``.
+        Scalar tensor equal to ``(x.unsqueeze(0) − y).abs().mean()``, in float32 at least (half-precision
+        inputs under autocast are summed in float32).
     """
     return _MeanAbsToMany.apply(x, y.detach())

@@ -151,14 +151,15 @@ class SPNLoss(nn.Module):
         cast = torch.autocast(neg.device.type, dtype=neg.dtype) if neg.dtype in _LOW_PRECISION else nullcontext()
         with torch.no_grad(), cast:
             feats_neg = self.vgg(neg.flatten(0, 1))
-        total = output.new_zeros(())
+        # At least float32: under autocast the VGG features are bf16/fp16, the weighted sum must not be.
+        total = output.new_zeros((), dtype=torch.promote_types(output.dtype, torch.float32))
         for name, weight in self.layer_weights.items():
             f_neg = feats_neg[name].unflatten(0, (n, b))
             if self.criterion == "l1" and self.reduction == "mean":
                 layer = mean_abs_to_many(feats_out[name], f_neg)  # fused: no N-times-larger tensor kept
             else:
                 err = self._crit(feats_out[name].unsqueeze(0) - f_neg)
-                layer = err.mean() if self.reduction == "mean" else err.sum() / n
+                layer = err.mean(dtype=total.dtype) if self.reduction == "mean" else err.sum(dtype=total.dtype) / n
             total = total + weight * layer
         return total
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import warnings
+from contextlib import nullcontext
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 from mcir.engine.averaged_model import AveragedModel
 from mcir.engine.inference import restore
-from mcir.engine.optim_step import OptimStep
+from mcir.engine.optim_step import OptimStep, check_amp
 from mcir.registry import MODEL_REGISTRY
 
 
@@ -27,6 +29,8 @@ class RestorationModel:
         ema: Averaged copy of ``net_g`` used for evaluation, or None.
         perceptual_loss: Extra term ``loss(output, gt)`` (e.g. ``PerceptualLoss``), or None.
         contrast_loss: Sample-contrastive term ``loss(output, gt, lq)`` (``ContrastLoss``, ``PCLLoss``), or None.
+        channels_last: Feed the network channels-last inputs (build it channels-last too, before copying it
+            into the EMA or negatives, so all copies share the layout).
     """
 
     def __init__(
@@ -39,8 +43,10 @@ class RestorationModel:
         ema: Optional[AveragedModel] = None,
         perceptual_loss: Optional[nn.Module] = None,
         contrast_loss: Optional[nn.Module] = None,
+        channels_last: bool = False,
     ):
         self.device = device
+        self.channels_last = channels_last
         self.net_g = net_g.to(device)
         self.pixel_loss = pixel_loss.to(device) if pixel_loss is not None else None
         self.optim_step = optim_step
@@ -101,24 +107,54 @@ class RestorationModel:
         if self.ema is not None:
             self.ema.update(self.net_g, iteration)
 
-    def train_step(self, batch: Dict[str, Any], iteration: int) -> Dict[str, torch.Tensor]:
-        """One training iteration on ``batch``.
+    def train_step(
+        self, batch: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]], iteration: int
+    ) -> Dict[str, torch.Tensor]:
+        """One training iteration (one optimizer step) on a batch, or on ``accumulate_steps`` micro-batches.
+
+        Each micro-batch's forward pass and losses run under the optimizer step's autocast; its gradients are
+        accumulated; then the step is applied once (unless :meth:`accept_step` rejects it), and the scheduler,
+        the EMA and the other per-step hooks run once.
 
         Args:
-            batch: Dict with ``lq`` and ``gt`` tensors.
+            batch: Dict with ``lq`` and ``gt`` tensors, or a sequence of ``accumulate_steps`` such dicts.
             iteration: The iteration being run (1-based).
 
         Returns:
-            Detached loss terms (tensors; convert to floats only when logging).
+            Detached loss terms averaged over the micro-batches (tensors; convert to floats only when logging).
         """
         assert self.optim_step is not None and self.pixel_loss is not None, "model was built for testing"
+        micro = [batch] if isinstance(batch, Mapping) else list(batch)
+        if len(micro) != self.optim_step.accumulate_steps:
+            raise ValueError(
+                f"train_step got {len(micro)} micro-batches; accumulate_steps is {self.optim_step.accumulate_steps}"
+            )
         self.net_g.train()
-        lq = batch["lq"].to(self.device, non_blocking=True)
-        gt = batch["gt"].to(self.device, non_blocking=True)
-        output = self.train_net(lq)
-        total, logs = self.compute_losses(lq, gt, output, iteration)
+        self.optim_step.zero_grad()
+        total = logs = None
+        for i, mb in enumerate(micro):
+            lq = self._to_input(mb["lq"])
+            gt = mb["gt"].to(self.device, non_blocking=True)
+            # DDP: all-reduce gradients only on the last micro-batch of an accumulated step.
+            last = i == len(micro) - 1
+            sync = nullcontext() if last or not hasattr(self.train_net, "no_sync") else self.train_net.no_sync()
+            with sync:
+                with self.optim_step.autocast():
+                    output = self.train_net(lq)
+                    mb_total, mb_logs = self.compute_losses(lq, gt, output, iteration)
+                self.optim_step.backward(mb_total)
+            if total is None:
+                total, logs = mb_total.detach(), mb_logs
+            else:
+                total = total + mb_total.detach()
+                logs = {k: logs[k] + v for k, v in mb_logs.items()}
+        if len(micro) > 1:
+            total = total / len(micro)
+            logs = {k: v / len(micro) for k, v in logs.items()}
         if self.accept_step(total, logs, iteration):
-            self.optim_step.step(total, iteration)
+            self.optim_step.apply(iteration)
+        else:
+            self.optim_step.discard()
         if self.scheduler is not None:
             self.scheduler.step()
         self.after_optimizer_step(iteration)
@@ -138,6 +174,16 @@ class RestorationModel:
             wrapper: Wraps the target network.
         """
         self.train_net = wrapper(self.net_g)
+
+    def _to_input(self, lq: torch.Tensor) -> torch.Tensor:
+        """Move a network input to the device (channels-last when the network is)."""
+        lq = lq.to(self.device, non_blocking=True)
+        return lq.contiguous(memory_format=torch.channels_last) if self.channels_last else lq
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimizer steps skipped so far because a gradient was not finite."""
+        return self.optim_step.skipped_steps if self.optim_step is not None else 0
 
     # ---- inference --------------------------------------------------------------------------
     def eval_network(self, use_ema: bool = True) -> nn.Module:
@@ -192,6 +238,8 @@ class RestorationModel:
             state["optimizer"] = self.optim_step.optimizer.state_dict()
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
+        if self.optim_step is not None:
+            state["optim_step"] = self.optim_step.state_dict()
         return state
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
@@ -203,6 +251,8 @@ class RestorationModel:
             self.optim_step.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and "scheduler" in state:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.optim_step is not None and "optim_step" in state:
+            self.optim_step.load_state_dict(state["optim_step"])
 
     def loggable_lr(self, iteration: int) -> Optional[float]:
         """Learning rate applied at ``iteration``."""
@@ -236,16 +286,24 @@ def build_restoration_parts(opt: Dict[str, Any], device: torch.device, is_train:
     path = opt.get("path", {})
     if path.get("pretrain_network_g"):
         load_network_weights(
-            net_g, path["pretrain_network_g"], path.get("param_key_g", "params"), path.get("strict_load_g", True)
+            net_g,
+            path["pretrain_network_g"],
+            path.get("param_key_g", "params"),
+            path.get("strict_load_g", True),
+            trusted=path.get("trust_checkpoint", False),
         )
     parts: Dict[str, Any] = {"net_g": net_g, "device": device}
     if not is_train:
         return parts
+    train = opt["train"]
+    if train.get("channels_last"):
+        # Before the EMA copy and the negatives are made from it, so they share the layout.
+        net_g.to(memory_format=torch.channels_last)
+        parts["channels_last"] = True
     if not getattr(net_g, "requires_training", True):
         raise OptionError(
             f"'{opt['network_g']['type']}' has nothing to train; use it with test.py", file=file, key="network_g.type"
         )
-    train = opt["train"]
     parts["pixel_loss"] = build_loss(train["pixel_opt"], key="train.pixel_opt", file=file)
     # VGG-based losses draw random weights before loading theirs: a forked RNG keeps the run's stream.
     with torch.random.fork_rng(devices=[]):
@@ -263,7 +321,30 @@ def build_restoration_parts(opt: Dict[str, Any], device: torch.device, is_train:
             )
     except (TypeError, ValueError) as exc:
         raise OptionError(str(exc), file=file, key="train.optim_g / train.scheduler") from exc
-    parts["optim_step"] = OptimStep(optimizer, params, train.get("clip_grad_norm"), train.get("warmup_iter", -1))
+    amp = train.get("amp", "off")
+    amp = "off" if amp is False else amp  # YAML reads a bare `off` as false
+    try:
+        check_amp(amp, device.type)
+    except ValueError as exc:
+        raise OptionError(str(exc), file=file, key="train.amp") from exc
+    if amp == "fp16" and device.type == "cpu":
+        warnings.warn(
+            "train.amp: fp16 on the CPU runs, but torch takes a slow path for fp16 convolution gradients there "
+            "(over 100x slower than fp32 on our test CPU); use amp: bf16 on the CPU",
+            stacklevel=2,
+        )
+    accumulate = train.get("accumulate_steps", 1)
+    if accumulate < 1:
+        raise OptionError(f"must be >= 1, got {accumulate}", file=file, key="train.accumulate_steps")
+    parts["optim_step"] = OptimStep(
+        optimizer,
+        params,
+        train.get("clip_grad_norm"),
+        train.get("warmup_iter", -1),
+        amp=amp,
+        accumulate_steps=accumulate,
+        device_type=device.type,
+    )
     parts["scheduler"] = scheduler
     if train.get("ema_decay", 0) > 0:
         parts["ema"] = AveragedModel(net_g, decay=train["ema_decay"])

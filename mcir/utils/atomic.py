@@ -1,4 +1,4 @@
-"""Atomic file writes: write a temporary file beside the target, fsync it, then rename it into place."""
+"""Atomic file writes: write a temporary file beside the target, fsync it, rename it into place, fsync the folder."""
 
 from __future__ import annotations
 
@@ -31,6 +31,21 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries, so a rename survives a power loss (POSIX; a no-op where folders can't be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the rename itself is still atomic
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(data: bytes, path: PathLike) -> None:
