@@ -99,7 +99,8 @@ class MCIRModel(RestorationModel):
         neg = train["negatives"]
         pretrained = None
         if neg["pretrained_path"]:
-            pretrained = unwrap_state_dict(torch_load(neg["pretrained_path"]), "params", neg["pretrained_path"])
+            trusted = opt["path"].get("trust_checkpoint", False)
+            pretrained = unwrap_state_dict(torch_load(neg["pretrained_path"], trusted), "params", neg["pretrained_path"])
         net_cfg = opt["network_g"]
         # Random weights drawn here (fresh negatives for blend / random_fixed, the VGG before its weights
         # load) come from a forked RNG, so adding the SPN term does not shift the random stream of the run:
