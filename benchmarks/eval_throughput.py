@@ -1,11 +1,17 @@
 """test.py evaluation throughput on Set14 x4 vs a straightforward per-image NumPy/cv2 evaluation.
 
-Both evaluate the same EDSR-light x4 (random weights, seed 0; the network's cost is what matters) on the
-14 Set14 images with PSNR and SSIM on the Y channel, crop 4, and must give identical metric values. Set14
-comes from ``../shared/data/sr/Set14`` (``--set14`` to point elsewhere; ``--limit N`` takes the first N
-pairs for a quick check). A third variant, ``forward``, runs only the network over the preloaded inputs:
-the floor that no reordering of reading, scoring and writing can beat (``naive_s / forward_s`` bounds the
-speed-up without changing the network's arithmetic). Prints a JSON line last.
+Both evaluate the same network on the 14 Set14 images with PSNR and SSIM on the Y channel, crop 4, and must
+give identical metric values. Two networks, side by side in one run:
+
+* ``bicubic``: the table's Bicubic row (MATLAB-style imresize, a few ms per image). Nearly all the time is
+  the evaluator's own work (decoding, colour conversion, PSNR/SSIM), which is what test.py can speed up.
+* ``edsr_light``: EDSR-light x4 (random weights, seed 0). On a CPU the network dominates.
+
+Set14 comes from ``../shared/data/sr/Set14`` (``--set14`` to point elsewhere; ``--limit N`` takes the first
+N pairs for a quick check). A third variant per network, ``forward``, runs only the network over the
+preloaded inputs: the floor that no reordering of reading, scoring and writing can beat
+(``naive_s / forward_s`` bounds the speed-up without changing the network's arithmetic). Prints one JSON
+line per network, last.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import median_times  # noqa: E402
 from mcir.archs.edsr_arch import EDSR  # noqa: E402
+from mcir.archs.simple_arch import Bicubic  # noqa: E402
 from mcir.engine.checkpoint import atomic_save  # noqa: E402
 from mcir.metrics.psnr_ssim import calculate_psnr, calculate_ssim  # noqa: E402
 from mcir.options import load_options  # noqa: E402
@@ -68,37 +75,32 @@ def naive(net: torch.nn.Module, root: Path) -> Dict[str, Dict[str, float]]:
     return scores
 
 
-def main() -> None:
-    """Run both evaluations side by side and print the JSON summary last."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set14", default=str(REPO.parent / "shared" / "data" / "sr" / "Set14"))
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N image pairs")
-    args = parser.parse_args()
-    root = Path(args.set14)
-    if not (root / "HR").is_dir():
-        sys.exit(f"error: {root}/HR not found (pass --set14)")
-    tmp = Path(tempfile.mkdtemp())
-    if args.limit:
-        root = _subset(root, tmp / "subset", args.limit)
+NETWORKS = {
+    "bicubic": ("{type: Bicubic, upscale: 4}", lambda: Bicubic(upscale=4)),
+    "edsr_light": ("{type: EDSR, num_feat: 64, num_block: 16, upscale: 4}",
+                   lambda: EDSR(num_feat=64, num_block=16, upscale=4)),
+}
+
+
+def bench(name: str, root: Path, tmp: Path, repeats: int) -> Dict[str, object]:
+    """Time the naive loop, test.py's evaluator and the bare forward for one network; check equal values."""
+    network_opt, make = NETWORKS[name]
     torch.manual_seed(0)
-    net = EDSR(num_feat=64, num_block=16, upscale=4).eval()
+    net = make().eval()
     inputs = [_lr_tensor(root, p.stem) for p in sorted((root / "HR").glob("*.png"))]
-    atomic_save({"params": net.state_dict()}, str(tmp / "w.pth"))
-    opt = load_options(
-        str(REPO / "options/test/SR/test_Bicubic_x4.yml"),
-        [
-            "name=bench",
-            "num_gpu=0",
-            "network_g={type: EDSR, num_feat: 64, num_block: 16, upscale: 4}",
-            f"path.pretrain_network_g={tmp / 'w.pth'}",
-            f"path.results_root={tmp / 'res'}",
-            "datasets.test_1.name=Set14",
-            f"datasets.test_1.dataroot_gt={root / 'HR'}",
-            f"datasets.test_1.dataroot_lq={root / 'LR_bicubic' / 'X4'}",
-        ],
-        is_train=False,
-    )
+    overrides = [
+        "name=bench",
+        "num_gpu=0",
+        f"network_g={network_opt}",
+        f"path.results_root={tmp / name / 'res'}",
+        "datasets.test_1.name=Set14",
+        f"datasets.test_1.dataroot_gt={root / 'HR'}",
+        f"datasets.test_1.dataroot_lq={root / 'LR_bicubic' / 'X4'}",
+    ]
+    if any(True for _ in net.parameters()):
+        atomic_save({"params": net.state_dict()}, str(tmp / f"{name}.pth"))
+        overrides.append(f"path.pretrain_network_g={tmp / f'{name}.pth'}")
+    opt = load_options(str(REPO / "options/test/SR/test_Bicubic_x4.yml"), overrides, is_train=False)
     results = {}
 
     def run_mcir() -> None:
@@ -114,21 +116,22 @@ def main() -> None:
 
     cpu: Dict[str, list] = {}
 
-    def cpu_timed(name: str, fn):
+    def cpu_timed(variant: str, fn):
         def run() -> None:
             c0 = time.process_time()
             fn()
-            cpu.setdefault(name, []).append(time.process_time() - c0)
+            cpu.setdefault(variant, []).append(time.process_time() - c0)
 
         return run
 
     run_forward()  # warm-up: oneDNN builds its kernels once per input shape; no variant should pay for it
     variants = {"naive": run_naive, "mcir": run_mcir, "forward": run_forward}
-    med = median_times({k: cpu_timed(k, fn) for k, fn in variants.items()}, args.repeats)
+    med = median_times({k: cpu_timed(k, fn) for k, fn in variants.items()}, repeats)
     diff = max(
         abs(results["mcir"][k][m] - results["naive"][k][m]) for k in results["naive"] for m in ("psnr", "ssim")
     )
-    print(json.dumps({
+    return {
+        "network": name,
         "naive_s": med["naive"],
         "mcir_s": med["mcir"],
         "forward_s": med["forward"],
@@ -140,9 +143,28 @@ def main() -> None:
         "forward_cpu_s": statistics.median(cpu["forward"]),
         "max_metric_abs_diff": diff,
         "images": len(results["naive"]),
-        "repeats": args.repeats,
+        "repeats": repeats,
         "threads": torch.get_num_threads(),
-    }))
+    }
+
+
+def main() -> None:
+    """Run both evaluations side by side for each network and print one JSON line per network, last."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set14", default=str(REPO.parent / "shared" / "data" / "sr" / "Set14"))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N image pairs")
+    parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), default=["bicubic", "edsr_light"])
+    args = parser.parse_args()
+    root = Path(args.set14)
+    if not (root / "HR").is_dir():
+        sys.exit(f"error: {root}/HR not found (pass --set14)")
+    tmp = Path(tempfile.mkdtemp())
+    if args.limit:
+        root = _subset(root, tmp / "subset", args.limit)
+    rows = [bench(name, root, tmp, args.repeats) for name in args.networks]
+    for row in rows:
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":

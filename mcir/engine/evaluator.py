@@ -1,14 +1,16 @@
 """Evaluate a restoration function on a paired loader: per-image and average metrics, optional image saving.
 
 The network runs in the calling thread; decoding the next pair (a prefetch thread) and scoring / saving
-the previous output (a scoring thread) overlap with it. OpenCV and most NumPy work release the GIL, so
-this hides their cost behind the forward without changing any value: every image is scored exactly as
-it would be in a plain loop.
+the previous outputs (a small pool of scoring threads, several images at once) overlap with it. OpenCV and
+most NumPy work release the GIL, so this hides their cost behind the forward, or spreads it over the cores
+when the network is cheap, without changing any value: every image is scored exactly as it would be in a
+plain loop, and results are collected in loader order.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import threading
 from collections import deque
@@ -22,7 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from mcir.engine.dist import all_reduce_sum, gather_to_main, get_world_size, is_main_process
 from mcir.metrics.metric_set import MetricSet
-from mcir.utils.img_util import imwrite, tensor2img, tensor2uint8
+from mcir.utils.img_util import batch2uint8_imgs, imwrite
 
 InferFn = Callable[[torch.Tensor], torch.Tensor]
 #: ``on_output(index, stem, output)``: called in loader order with each restored (C, H, W) image.
@@ -39,6 +41,7 @@ class Evaluator:
         num_save_img: Save at most this many restored images per pass (None: all, when saving).
         pbar: Show a progress bar.
         overlap: Decode and score in background threads while the network runs (same values either way).
+        score_workers: Scoring threads when overlapping (None: the number of CPUs, at most 4).
     """
 
     def __init__(
@@ -47,11 +50,15 @@ class Evaluator:
         num_save_img: Optional[int] = None,
         pbar: bool = False,
         overlap: bool = True,
+        score_workers: Optional[int] = None,
     ):
         self.metric_set = MetricSet(metrics)
         self.num_save_img = num_save_img
         self.pbar = pbar
         self.overlap = overlap
+        if score_workers is not None and (isinstance(score_workers, bool) or int(score_workers) < 1):
+            raise ValueError(f"score_workers must be a positive integer, got {score_workers!r}")
+        self.score_workers = int(score_workers) if score_workers is not None else min(4, os.cpu_count() or 1)
 
     @property
     def metric_names(self) -> list:
@@ -90,7 +97,8 @@ class Evaluator:
             from tqdm import tqdm
 
             batches = tqdm(batches, total=len(loader), unit="img", leave=False)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcir-score") if self.overlap else None
+        pool = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="mcir-score") \
+            if self.overlap else None
         pending: Deque[Future] = deque()
         scored: List[Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]] = []
         index = 0
@@ -110,8 +118,8 @@ class Evaluator:
                     scored.append(self._score(*job))
                     continue
                 pending.append(pool.submit(self._score, *job))
-                # Two in flight at most: bounded memory when scoring is slower than the network.
-                while len(pending) > 2:
+                # Bounded memory when scoring is slower than the network: one queued job per worker, plus one.
+                while len(pending) > self.score_workers + 1:
                     scored.append(pending.popleft().result())
             while pending:
                 scored.append(pending.popleft().result())
@@ -164,19 +172,19 @@ class Evaluator:
         """Metrics of one batch, writing its saved images (or returning them when ``write`` is False)."""
         per_image: Dict[str, Dict[str, float]] = {}
         # Scored on the CPU with the NumPy reference metrics on every device, so values never depend on it.
-        out_f = output.float().cpu()
+        # Quantised once, in NumPy: the metrics and the saved files use tensor2img's 8-bit levels.
+        imgs = batch2uint8_imgs(output)
         if gt is not None and self.metric_set.names:
-            out_u8 = tensor2uint8(out_f)
-            gt_u8 = tensor2uint8(gt.float())
-            scores = self.metric_set.compute(out_u8, gt_u8)
+            scores = self.metric_set.compute(imgs, batch2uint8_imgs(gt))
             for i, stem in enumerate(stems):
                 per_image[stem] = {name: float(vals[i]) for name, vals in scores.items()}
         unsaved = []
-        for i, path in save:
-            if write:
-                imwrite(tensor2img(out_f[i]), path)
-            else:
-                unsaved.append((path, tensor2img(out_f[i])))
+        if save:
+            for i, path in save:
+                if write:
+                    imwrite(imgs[i], path)
+                else:
+                    unsaved.append((path, imgs[i]))
         return per_image, unsaved
 
 

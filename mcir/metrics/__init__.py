@@ -10,10 +10,10 @@ import numpy as np
 
 from mcir.errors import OptionError, RegistryError
 from mcir.metrics import color, psnr_ssim
-from mcir.metrics.psnr_ssim import calculate_psnr, calculate_ssim, psnr_ssim_torch
+from mcir.metrics.psnr_ssim import calculate_psnr, calculate_psnr_ssim, calculate_ssim, psnr_ssim_torch
 from mcir.registry import METRIC_REGISTRY
 
-__all__ = ["calculate_metric", "calculate_psnr", "calculate_ssim", "psnr_ssim_torch", "color", "psnr_ssim"]
+__all__ = ["calculate_metric", "calculate_psnr", "calculate_psnr_ssim", "calculate_ssim", "psnr_ssim_torch", "color", "psnr_ssim"]
 
 # Option keys that describe a metric for the framework (not arguments of the metric function).
 _META_KEYS = frozenset({"type", "better"})

@@ -1,13 +1,12 @@
-"""Compute a set of configured metrics on batches, using the batched torch path for PSNR/SSIM."""
+"""Compute a set of configured metrics on a batch of 8-bit images, preparing PSNR/SSIM inputs once."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
-from mcir.metrics.psnr_ssim import calculate_psnr, calculate_ssim, psnr_ssim_torch
+from mcir.metrics.psnr_ssim import calculate_psnr, calculate_psnr_ssim, calculate_ssim
 from mcir.registry import METRIC_REGISTRY
 
 _META_KEYS = ("type", "better")
@@ -15,12 +14,12 @@ _FAST = {calculate_psnr: "psnr", calculate_ssim: "ssim"}
 
 
 class MetricSet:
-    """The ``val.metrics`` section as one callable over uint8-valued tensor batches.
+    """The ``val.metrics`` section as one callable over lists of HWC uint8 images (BGR, as OpenCV reads).
 
-    On CUDA, PSNR and SSIM sharing ``crop_border`` / ``test_y_channel`` / ``round_y`` are computed together
-    by :func:`psnr_ssim_torch` (float64, equal to the numpy reference to ~1e-12). On the CPU, and for any
-    other registered metric, the numpy function is called per image on BGR uint8 arrays (OpenCV's float64
-    filtering is several times faster there than float64 ``conv2d``).
+    Every metric is the registered NumPy function, so values never depend on the device the network ran on.
+    PSNR and SSIM entries sharing ``crop_border`` / ``test_y_channel`` / ``round_y`` are computed together by
+    :func:`calculate_psnr_ssim`, bit-identical to the separate functions but cropping and converting to Y
+    once per image.
 
     Args:
         metrics: ``{name: {type: registered_metric, **kwargs}}`` in display order.
@@ -34,36 +33,43 @@ class MetricSet:
     def _kwargs(self, name: str) -> Dict[str, Any]:
         return {k: v for k, v in self.cfgs[name].items() if k not in _META_KEYS}
 
-    def compute(self, out: torch.Tensor, gt: torch.Tensor) -> Dict[str, List[float]]:
+    def compute(self, outs: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> Dict[str, List[float]]:
         """Score a batch.
 
         Args:
-            out: ``(N, C, H, W)`` restored images, uint8 values in [0, 255], RGB.
-            gt: Reference images of the same shape.
+            outs: Restored images, HWC uint8, BGR when 3 channels.
+            gts: Reference images of the same shapes.
 
         Returns:
             ``{metric name: [value per image]}``.
         """
         results: Dict[str, List[float]] = {}
-        outs = gts = None
         groups: Dict[Tuple[int, bool, bool], Dict[str, str]] = {}
         for name in self.names:
             fn = self._fns[name]
             kw = self._kwargs(name)
-            if out.is_cuda and fn in _FAST and set(kw) <= {"crop_border", "test_y_channel", "round_y"}:
-                key = (int(kw.get("crop_border", 0)), bool(kw.get("test_y_channel", False)), bool(kw.get("round_y", False)))
+            key = _group_key(kw) if fn in _FAST else None
+            if key is not None:
                 groups.setdefault(key, {})[name] = _FAST[fn]
             else:
-                if outs is None:
-                    outs, gts = _to_bgr(out), _to_bgr(gt)
                 results[name] = [float(fn(a, b, **kw)) for a, b in zip(outs, gts)]
         for (crop, y, round_y), members in groups.items():
-            psnr, ssim = psnr_ssim_torch(out, gt, crop, y, round_y, compute_ssim="ssim" in members.values())
+            with_ssim = "ssim" in members.values()
+            pairs = [calculate_psnr_ssim(a, b, crop, test_y_channel=y, round_y=round_y, compute_ssim=with_ssim)
+                     for a, b in zip(outs, gts)]
             for name, kind in members.items():
-                results[name] = (psnr if kind == "psnr" else ssim).tolist()
+                results[name] = [float(p if kind == "psnr" else s) for p, s in pairs]
         return {name: results[name] for name in self.names}
 
 
-def _to_bgr(batch: torch.Tensor) -> List[np.ndarray]:
-    arr = batch.detach().cpu().round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return [a[..., ::-1].copy() if a.shape[2] == 3 else a for a in arr]
+def _group_key(kw: Mapping[str, Any]) -> Optional[Tuple[int, bool, bool]]:
+    """``(crop_border, test_y_channel, round_y)`` when PSNR/SSIM with these options can share one preparation.
+
+    None for anything else (extra keys, odd types), which then takes the per-metric path and its checks.
+    """
+    if not set(kw) <= {"crop_border", "test_y_channel", "round_y"}:
+        return None
+    crop, y, round_y = kw.get("crop_border", 0), kw.get("test_y_channel", False), kw.get("round_y", False)
+    if isinstance(crop, bool) or not isinstance(crop, int) or not isinstance(y, bool) or not isinstance(round_y, bool):
+        return None
+    return crop, y, round_y

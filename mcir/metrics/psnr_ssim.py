@@ -31,7 +31,7 @@ from mcir.errors import DataError, OptionError
 from mcir.metrics.color import y_channel, y_channel_pt
 from mcir.registry import METRIC_REGISTRY
 
-__all__ = ["calculate_psnr", "calculate_ssim", "psnr_ssim_torch", "reorder_image"]
+__all__ = ["calculate_psnr", "calculate_psnr_ssim", "calculate_ssim", "psnr_ssim_torch", "reorder_image"]
 
 _SSIM_SIZE = 11
 _SSIM_SIGMA = 1.5
@@ -105,6 +105,11 @@ def calculate_psnr(
         PSNR in dB; ``inf`` for identical images.
     """
     a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, round_y)
+    return _psnr_prepared(a, b)
+
+
+def _psnr_prepared(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of two prepared (cropped, float64, HWC) images."""
     mse = np.mean((a - b) ** 2)
     if mse == 0:
         return float("inf")
@@ -162,9 +167,44 @@ def calculate_ssim(
         SSIM in [-1, 1]; 1 for identical images.
     """
     a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, round_y)
+    return _ssim_prepared(a, b)
+
+
+def _ssim_prepared(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two prepared (cropped, float64, HWC) images, averaged over channels."""
     if min(a.shape[:2]) < _SSIM_SIZE:
         raise DataError(f"SSIM needs at least {_SSIM_SIZE}x{_SSIM_SIZE} pixels after cropping, got {a.shape[:2]}")
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+
+
+def calculate_psnr_ssim(
+    img: np.ndarray,
+    img2: np.ndarray,
+    crop_border: int,
+    input_order: str = "HWC",
+    test_y_channel: bool = False,
+    round_y: bool = False,
+    compute_ssim: bool = True,
+) -> Tuple[float, Optional[float]]:
+    """PSNR and SSIM of one pair, cropping and converting to Y only once.
+
+    Bit-identical to :func:`calculate_psnr` and :func:`calculate_ssim` called with the same arguments (same
+    arithmetic on the same prepared arrays); the evaluator uses it to skip the second preparation.
+
+    Args:
+        img: Image in [0, 255], BGR if 3 channels; HWC, CHW or HW.
+        img2: Reference image of the same shape.
+        crop_border: Pixels removed from each side before the computation.
+        input_order: ``'HWC'`` or ``'CHW'``.
+        test_y_channel: Compute on the BT.601 Y channel.
+        round_y: Round Y to integers (MATLAB convention).
+        compute_ssim: Also compute SSIM (the expensive part).
+
+    Returns:
+        ``(psnr, ssim)``; ``ssim`` is ``None`` when ``compute_ssim`` is False.
+    """
+    a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, round_y)
+    return _psnr_prepared(a, b), (_ssim_prepared(a, b) if compute_ssim else None)
 
 
 def _ssim_torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -190,6 +190,30 @@ def tensor2uint8(tensor: torch.Tensor) -> torch.Tensor:
     return (tensor.clamp(0, 1) * 255.0).round()
 
 
+def batch2uint8_imgs(batch: torch.Tensor) -> List[np.ndarray]:
+    """Quantise an ``(N, C, H, W)`` batch in [0, 1] to HWC uint8 arrays, BGR when C is 3 (for OpenCV).
+
+    The pixels equal :func:`tensor2img` of each image (clamp to [0, 1], ``* 255``, round half to even, all in
+    float32), computed in NumPy on one buffer per image: no torch thread pool, so it stays fast when called
+    from worker threads next to a running network.
+
+    Args:
+        batch: Float tensor, nominally in [0, 1], on any device.
+
+    Returns:
+        ``N`` contiguous HxWxC uint8 arrays.
+    """
+    arr = batch.detach().float().cpu().numpy()
+    imgs = []
+    for img in arr:
+        hwc = img.transpose(1, 2, 0)
+        buf = np.clip(hwc[..., ::-1] if hwc.shape[2] == 3 else hwc, 0.0, 1.0)
+        np.multiply(buf, np.float32(255.0), out=buf)
+        np.rint(buf, out=buf)
+        imgs.append(np.ascontiguousarray(buf.astype(np.uint8)))
+    return imgs
+
+
 def bgr2y(img: np.ndarray) -> np.ndarray:
     """Luma (Y of ITU-R BT.601 YCbCr, studio range) of a BGR image, like MATLAB's ``rgb2ycbcr``.
 

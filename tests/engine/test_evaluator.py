@@ -53,6 +53,19 @@ def test_overlapped_and_plain_loops_agree_with_a_by_hand_loop(tmp_path):
     assert plain["average"]["psnr"] == pytest.approx(np.mean([v["psnr"] for v in plain["images"].values()]))
 
 
+def test_several_scoring_workers_keep_values_and_order():
+    plain = Evaluator(METRICS, overlap=False).evaluate(_bicubic, _loader())
+    many = Evaluator(METRICS, overlap=True, score_workers=3).evaluate(_bicubic, _loader())
+    assert many == plain
+    assert list(many["images"]) == ["baby", "bird", "butterfly", "head", "woman"]
+
+
+@pytest.mark.parametrize("bad", [0, -2, True])
+def test_bad_score_workers_is_refused(bad):
+    with pytest.raises(ValueError, match="score_workers"):
+        Evaluator(METRICS, score_workers=bad)
+
+
 class _BreaksAfterTwo:
     def __init__(self, loader):
         self.loader = loader

@@ -9,7 +9,7 @@ import torch
 
 from mcir.data.imresize import imresize, imresize_torch, modcrop
 from mcir.errors import DataError, OptionError, RegistryError
-from mcir.metrics import calculate_metric, calculate_psnr, calculate_ssim, psnr_ssim_torch
+from mcir.metrics import calculate_metric, calculate_psnr, calculate_psnr_ssim, calculate_ssim, psnr_ssim_torch
 from mcir.metrics.color import bgr2ycbcr, rgb2ycbcr, y_channel, y_channel_pt
 from mcir.registry import METRIC_REGISTRY
 
@@ -192,3 +192,15 @@ def test_registry_and_calculate_metric():
         calculate_metric({"type": "calculate_psnr"}, a, b)
     with pytest.raises(OptionError):
         calculate_metric({"crop_border": 0}, a, b)
+
+
+@pytest.mark.parametrize("crop, y, round_y", [(4, True, False), (4, True, True), (0, False, False), (2, False, True)])
+def test_psnr_ssim_together_is_bit_identical_to_separate_calls(crop, y, round_y):
+    for sr, _, hr, _ in _set5_x4_pairs(STEMS[:2]):
+        for a, b in ((sr, hr), (sr[..., :1], hr[..., :1])):
+            psnr, ssim = calculate_psnr_ssim(a, b, crop, test_y_channel=y, round_y=round_y)
+            assert psnr == calculate_psnr(a, b, crop, test_y_channel=y, round_y=round_y)
+            assert ssim == calculate_ssim(a, b, crop, test_y_channel=y, round_y=round_y)
+    assert calculate_psnr_ssim(sr, hr, 4, compute_ssim=False) == (calculate_psnr(sr, hr, 4), None)
+    with pytest.raises(OptionError):
+        calculate_psnr_ssim(sr, hr, -1)

@@ -6,7 +6,17 @@ import skimage.data
 import torch
 
 from mcir.errors import DataError
-from mcir.utils.img_util import bgr2y, imfrombytes, img2float, img2tensor, imread, imwrite, tensor2img, tensor2uint8
+from mcir.utils.img_util import (
+    batch2uint8_imgs,
+    bgr2y,
+    imfrombytes,
+    img2float,
+    img2tensor,
+    imread,
+    imwrite,
+    tensor2img,
+    tensor2uint8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +114,21 @@ def test_tensor2uint8_quantises_like_tensor2img(bgr):
     assert torch.equal(q, q.round())
     expected = tensor2img(x[0], rgb2bgr=False).astype(np.float32)
     np.testing.assert_array_equal(q[0].permute(1, 2, 0).numpy(), expected)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_batch2uint8_imgs_equals_tensor2img_per_image(channels):
+    # Out-of-range values, exact half levels (round half to even) and their float32 neighbours.
+    halves = (torch.arange(256, dtype=torch.float32) + 0.5) / 255.0
+    values = torch.cat([halves, torch.nextafter(halves, torch.tensor(2.0)), torch.nextafter(halves, torch.tensor(-1.0)),
+                        torch.tensor([-0.3, 0.0, 1.0, 1.7]), torch.rand(500) * 1.4 - 0.2])
+    x = values[torch.randperm(values.numel(), generator=torch.Generator().manual_seed(0))]
+    x = x[: (x.numel() // (2 * channels * 12)) * 2 * channels * 12].reshape(2, channels, 12, -1)
+    imgs = batch2uint8_imgs(x)
+    assert len(imgs) == 2
+    for img, t in zip(imgs, x):
+        assert img.dtype == np.uint8 and img.flags["C_CONTIGUOUS"] and img.shape == (12, x.shape[-1], channels)
+        np.testing.assert_array_equal(img, tensor2img(t))
 
 
 def test_bgr2y_matches_bt601_studio_range():
