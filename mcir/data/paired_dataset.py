@@ -7,44 +7,31 @@ each DataLoader worker gets seeded by the loader; the dataset itself keeps no RN
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import cv2
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
+from mcir.data.dataset_common import (
+    NO_IMAGES,
+    backend_config,
+    check_folder,
+    check_patch_options,
+    folder_images,
+    header_size,
+    listed_images,
+    to_color,
+)
 from mcir.data.file_backends import build_backend
 from mcir.data.imresize import imresize, modcrop
-from mcir.data.meta_info import is_image_file, read_meta_info
+from mcir.data.meta_info import read_meta_info
 from mcir.data.pairing import Pairing, check_pairing_option, find_pairs, list_images
 from mcir.data.transforms import augment, crop_gt_to_lq, paired_random_crop, random_crop
 from mcir.errors import DataError, OptionError
 from mcir.registry import DATASET_REGISTRY
-from mcir.utils.img_util import bgr2y, img2float, imfrombytes, img2tensor
+from mcir.utils.img_util import img2float, imfrombytes, img2tensor
 
-_PHASES = ("train", "val", "test")
-_COLORS = (None, "rgb", "gray", "y")
 _LQ_FROM_GT = (None, "bicubic")
-
-
-def _check_folder(root: Optional[str], option: str) -> str:
-    if not root:
-        raise OptionError("is required", key=option)
-    root = str(root).rstrip("/\\") or str(root)  # "x.lmdb/" must still read as an LMDB root
-    if not Path(root).is_dir():
-        raise DataError(f"{root}: {option} folder does not exist")
-    return root
-
-
-def _header_size(path: str) -> Tuple[int, int]:
-    """``(height, width)`` from the file header without decoding the pixels."""
-    try:
-        with Image.open(path) as im:
-            return im.height, im.width
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read image header ({exc})") from exc
 
 
 def _center_crop(img: np.ndarray, h: int, w: int, path: str) -> np.ndarray:
@@ -62,17 +49,6 @@ def _split_side_by_side(img: np.ndarray, path: str) -> Tuple[np.ndarray, np.ndar
     if w % 2:
         raise DataError(f"{path}: a side-by-side pair image needs an even width, got {w}")
     return img[:, : w // 2], img[:, w // 2 :]
-
-
-def _to_color(img: np.ndarray, color: Optional[str]) -> np.ndarray:
-    """Convert a float [0, 1] BGR/gray HWC image to the dataset's colour mode."""
-    if img.shape[2] == 1 and color != "gray":
-        img = np.repeat(img, 3, axis=2)
-    if color == "gray" and img.shape[2] == 3:
-        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2GRAY)[:, :, None]
-    if color == "y":
-        return bgr2y(img)
-    return img
 
 
 @DATASET_REGISTRY.register()
@@ -138,35 +114,24 @@ class PairedImageDataset(Dataset):
         self.lq_from_gt = lq_from_gt
         self.color = color
         self.filename_tmpl = filename_tmpl
-        self.dataroot_gt = _check_folder(dataroot_gt, "dataroot_gt")
-        self.dataroot_lq = None if lq_from_gt else _check_folder(dataroot_lq, "dataroot_lq")
+        self.dataroot_gt = check_folder(dataroot_gt, "dataroot_gt")
+        self.dataroot_lq = None if lq_from_gt else check_folder(dataroot_lq, "dataroot_lq")
 
-        backend_cfg = dict(io_backend or {})
-        roots = [r for r in (self.dataroot_lq, self.dataroot_gt) if r]
-        kind = backend_cfg.get("type") or ("lmdb" if all(r.endswith(".lmdb") for r in roots) else "disk")
-        backend_cfg["type"] = kind
-        self.backend_kind = kind
+        roots = {"lq": self.dataroot_lq, "gt": self.dataroot_gt} if self.dataroot_lq else {"gt": self.dataroot_gt}
+        backend_cfg = backend_config(io_backend, roots)
+        kind = self.backend_kind = backend_cfg["type"]
         self.pairing: Optional[Pairing] = None
         if kind == "lmdb":
-            for root in roots:
-                if not root.endswith(".lmdb"):
-                    raise DataError(f"{root}: the lmdb io_backend needs a folder ending in .lmdb")
-            backend_cfg["db_paths"] = roots
-            backend_cfg["client_keys"] = ["lq", "gt"] if self.dataroot_lq else ["gt"]
             gt_meta = meta_info_file or os.path.join(self.dataroot_gt, "meta_info.txt")
             gt_names = [e.key for e in read_meta_info(gt_meta)]
         elif meta_info_file:
-            gt_names = [e.name for e in read_meta_info(meta_info_file)]
-            for gt_name in gt_names:
-                gt_path = os.path.join(self.dataroot_gt, gt_name)
-                if not os.path.isfile(gt_path):
-                    raise DataError(f"{meta_info_file}: GT image {gt_path} does not exist")
+            gt_names = listed_images(meta_info_file, self.dataroot_gt, "GT image")
         elif self.dataroot_lq is None:
-            gt_names = self._names_from_folder()
+            gt_names = folder_images(self.dataroot_gt)
         else:
             gt_names = list_images(self.dataroot_gt)
             if not gt_names:
-                raise DataError(f"{self.dataroot_gt}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
+                raise DataError(f"{self.dataroot_gt}: {NO_IMAGES}")
         if self.dataroot_lq is None:
             self.pairs = [(self._gt_path(n), self._gt_path(n)) for n in gt_names]
             self.sample_names = [os.path.splitext(n)[0] if kind != "lmdb" else n for n in gt_names]
@@ -200,7 +165,7 @@ class PairedImageDataset(Dataset):
         else:
             lq_names = list_images(lq_root)
             if not lq_names:
-                raise DataError(f"{lq_root}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
+                raise DataError(f"{lq_root}: {NO_IMAGES}")
         shared = os.path.realpath(lq_root) == os.path.realpath(self.dataroot_gt)
         return find_pairs(
             lq_names, gt_names, rule, self.filename_tmpl, shared_root=shared, gt_listed=listed,
@@ -227,7 +192,7 @@ class PairedImageDataset(Dataset):
             sizes = [(f"{root}:{e.key}", e.shape[:2]) for e in read_meta_info(meta) if e.shape and e.key in used]
         else:
             paths = dict.fromkeys(lq if by_lq else gt for gt, lq in self.pairs)
-            sizes = [(p, _header_size(p)) for p in paths]
+            sizes = [(p, header_size(p)) for p in paths]
         kind = "LQ" if by_lq else "GT"
         for where, (h, w) in sizes:
             if rule is not None and rule.side_by_side:
@@ -247,28 +212,13 @@ class PairedImageDataset(Dataset):
         lq_from_gt: Optional[str],
         color: Optional[str],
     ) -> None:
-        if phase not in _PHASES:
-            raise OptionError(f"unknown phase '{phase}' (choose {', '.join(_PHASES)})", key="phase")
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-            raise OptionError(f"scale must be an integer >= 1, got {scale!r}", key="scale")
+        check_patch_options(phase, scale, gt_size, color)
         if "{}" not in filename_tmpl:
             raise OptionError(f"filename_tmpl '{filename_tmpl}' has no '{{}}' for the GT stem", key="filename_tmpl")
-        if gt_size is not None and (isinstance(gt_size, bool) or not isinstance(gt_size, int) or gt_size < 1):
-            raise OptionError(f"gt_size must be a positive integer, got {gt_size!r}", key="gt_size")
-        if gt_size is not None and gt_size % scale:
-            raise OptionError(f"gt_size {gt_size} is not a multiple of scale {scale}", key="gt_size")
         if lq_from_gt not in _LQ_FROM_GT:
             raise OptionError(f"unknown lq_from_gt '{lq_from_gt}' (choose bicubic)", key="lq_from_gt")
         if lq_from_gt and dataroot_lq:
             raise OptionError("set either dataroot_lq or lq_from_gt, not both", key="lq_from_gt")
-        if color not in _COLORS:
-            raise OptionError(f"unknown color '{color}' (choose rgb, gray or y)", key="color")
-
-    def _names_from_folder(self) -> List[str]:
-        names = sorted(e.name for e in os.scandir(self.dataroot_gt) if e.is_file() and is_image_file(e.name))
-        if not names:
-            raise DataError(f"{self.dataroot_gt}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
-        return names
 
     def _read(self, path_or_key: str, client: str) -> np.ndarray:
         if self.backend_kind == "lmdb":
@@ -334,7 +284,7 @@ class PairedImageDataset(Dataset):
             img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.gt_size, self.scale, gt_path)
         if train:
             img_gt, img_lq = augment([img_gt, img_lq], self.use_hflip, self.use_rot)
-        gt, lq = (_to_color(img2float(img), self.color) for img in (img_gt, img_lq))
+        gt, lq = (to_color(img2float(img), self.color) for img in (img_gt, img_lq))
         t_gt, t_lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
         return {"lq": t_lq, "gt": t_gt, "lq_path": lq_path, "gt_path": gt_path, "name": self.sample_names[index]}
 

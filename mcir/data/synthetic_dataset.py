@@ -13,25 +13,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import cv2
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from mcir.data.dataset_common import (
+    backend_config,
+    check_folder,
+    check_patch_options,
+    folder_images,
+    header_size,
+    listed_images,
+    to_color,
+)
 from mcir.data.degradation_pipeline import build_pipeline
 from mcir.data.file_backends import build_backend
-from mcir.data.meta_info import is_image_file, read_meta_info
+from mcir.data.meta_info import read_meta_info
 from mcir.data.transforms import augment, mod_crop, random_crop
 from mcir.errors import DataError, OptionError
 from mcir.registry import DATASET_REGISTRY
-from mcir.utils.img_util import bgr2y, img2float, img2tensor, imfrombytes
-
-_PHASES = ("train", "val", "test")
-_COLORS = (None, "rgb", "gray", "y")
+from mcir.utils.img_util import img2float, img2tensor, imfrombytes
 
 
 def name_seed(seed: int, name: str) -> np.random.Generator:
@@ -46,25 +49,6 @@ def name_seed(seed: int, name: str) -> np.random.Generator:
     """
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
     return np.random.default_rng([int(seed), int.from_bytes(digest, "little")])
-
-
-def _to_color(img: np.ndarray, color: Optional[str]) -> np.ndarray:
-    """Float [0, 1] BGR/gray HWC image in the dataset's colour mode."""
-    if img.shape[2] == 1 and color != "gray":
-        img = np.repeat(img, 3, axis=2)
-    if color == "gray" and img.shape[2] == 3:
-        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2GRAY)[:, :, None]
-    if color == "y":
-        return bgr2y(img)
-    return img
-
-
-def _header_size(path: str) -> Tuple[int, int]:
-    try:
-        with Image.open(path) as im:
-            return im.height, im.width
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read image header ({exc})") from exc
 
 
 @DATASET_REGISTRY.register()
@@ -129,19 +113,9 @@ class SyntheticDegradationDataset(Dataset):
         self.use_rot = use_rot
         self.color = color
         self.seed = int(seed)
-        if not dataroot_gt:
-            raise OptionError("is required", key="dataroot_gt")
-        self.root = str(dataroot_gt).rstrip("/\\") or str(dataroot_gt)
-        if not Path(self.root).is_dir():
-            raise DataError(f"{self.root}: dataroot_gt folder does not exist")
-
-        kind = (io_backend or {}).get("type") or ("lmdb" if self.root.endswith(".lmdb") else "disk")
-        backend_cfg = {**(io_backend or {}), "type": kind}
-        if kind == "lmdb":
-            if not self.root.endswith(".lmdb"):
-                raise DataError(f"{self.root}: the lmdb io_backend needs a folder ending in .lmdb")
-            backend_cfg.update(db_paths=[self.root], client_keys=["gt"])
-        self.backend_kind = kind
+        self.root = check_folder(dataroot_gt, "dataroot_gt")
+        backend_cfg = backend_config(io_backend, {"gt": self.root})
+        self.backend_kind = backend_cfg["type"]
         self.items = self._list_images(meta_info_file)
         self.backend = build_backend(backend_cfg)
         if phase == "train" and gt_size:
@@ -149,16 +123,7 @@ class SyntheticDegradationDataset(Dataset):
 
     @staticmethod
     def _check_options(phase: str, scale: int, gt_size: Optional[int], color: Optional[str], seed: int) -> None:
-        if phase not in _PHASES:
-            raise OptionError(f"unknown phase '{phase}' (choose {', '.join(_PHASES)})", key="phase")
-        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-            raise OptionError(f"scale must be an integer >= 1, got {scale!r}", key="scale")
-        if gt_size is not None and (isinstance(gt_size, bool) or not isinstance(gt_size, int) or gt_size < 1):
-            raise OptionError(f"gt_size must be a positive integer, got {gt_size!r}", key="gt_size")
-        if gt_size is not None and gt_size % scale:
-            raise OptionError(f"gt_size {gt_size} is not a multiple of scale {scale}", key="gt_size")
-        if color not in _COLORS:
-            raise OptionError(f"unknown color '{color}' (choose rgb, gray or y)", key="color")
+        check_patch_options(phase, scale, gt_size, color)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise OptionError(f"seed must be an integer, got {seed!r}", key="seed")
 
@@ -167,15 +132,7 @@ class SyntheticDegradationDataset(Dataset):
         if self.backend_kind == "lmdb":
             meta = meta_info_file or os.path.join(self.root, "meta_info.txt")
             return [(e.key, e.key) for e in read_meta_info(meta)]
-        if meta_info_file:
-            names = [e.name for e in read_meta_info(meta_info_file)]
-            for n in names:
-                if not os.path.isfile(os.path.join(self.root, n)):
-                    raise DataError(f"{meta_info_file}: image {os.path.join(self.root, n)} does not exist")
-        else:
-            names = sorted(e.name for e in os.scandir(self.root) if e.is_file() and is_image_file(e.name))
-            if not names:
-                raise DataError(f"{self.root}: no images (png, jpg, jpeg, bmp, tif, tiff) in folder")
+        names = listed_images(meta_info_file, self.root) if meta_info_file else folder_images(self.root)
         return [(os.path.join(self.root, n), os.path.splitext(n)[0]) for n in names]
 
     def _check_patch_fits(self, meta_info_file: Optional[str]) -> None:
@@ -184,7 +141,7 @@ class SyntheticDegradationDataset(Dataset):
             meta = meta_info_file or os.path.join(self.root, "meta_info.txt")
             sizes = [(f"{self.root}:{e.key}", e.shape[:2]) for e in read_meta_info(meta) if e.shape]
         else:
-            sizes = [(path, _header_size(path)) for path, _ in self.items]
+            sizes = [(path, header_size(path)) for path, _ in self.items]
         for where, (h, w) in sizes:
             if min(h, w) < self.gt_size:
                 raise DataError(f"{where}: gt_size {self.gt_size} is larger than the image {h}x{w}")
@@ -231,7 +188,7 @@ class SyntheticDegradationDataset(Dataset):
         img = mod_crop(img, self.scale)
         if min(img.shape[:2]) < self.scale:
             raise DataError(f"{path}: image {img.shape[0]}x{img.shape[1]} is smaller than scale {self.scale}")
-        gt = _to_color(img2float(np.ascontiguousarray(img)), self.color)
+        gt = to_color(img2float(np.ascontiguousarray(img)), self.color)
         lq = self.pipeline(gt, self.rng_for(index))
         t_gt, t_lq = img2tensor([gt, np.ascontiguousarray(lq, dtype=np.float32)], bgr2rgb=True, float32=True)
         return {"lq": t_lq, "gt": t_gt, "lq_path": path, "gt_path": path}
