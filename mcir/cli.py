@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type
 
 import torch
 
 from mcir.errors import MCIRError, OptionError
+
+
+class UsageError(MCIRError):
+    """A bad command line or file-system state for a script (exit status 2)."""
+
+    exit_code = 2
 
 
 def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argparse.ArgumentParser:
@@ -73,27 +80,56 @@ def select_device(num_gpu: Any, file: Optional[str] = None) -> torch.device:
     raise OptionError(f"must be 'auto' or a non-negative integer, got {num_gpu!r}", file, "num_gpu")
 
 
-def run_main(body: Callable[[argparse.Namespace], Dict[str, Any]], parser: argparse.ArgumentParser,
-             argv: Optional[List[str]] = None) -> int:
+def input_images(folder: Path, recursive: bool = False) -> List[Path]:
+    """Image files of a script's input folder, sorted.
+
+    Args:
+        folder: The folder.
+        recursive: Include sub-folders (links followed, hidden files skipped).
+
+    Returns:
+        At least one path.
+    """
+    from mcir.data.meta_info import is_image_file
+    from mcir.data.pairing import list_images
+
+    if recursive:
+        paths = [folder / rel for rel in list_images(str(folder))]
+    else:
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p.name))
+    if not paths:
+        raise UsageError(f"no images (png, jpg, jpeg, bmp, tif, tiff) in {folder}")
+    return paths
+
+
+def run_main(
+    body: Callable[[argparse.Namespace], Any],
+    parser: argparse.ArgumentParser,
+    argv: Optional[Sequence[str]] = None,
+    prog: str = "",
+    errors: Tuple[Type[BaseException], ...] = (MCIRError,),
+) -> int:
     """Parse ``argv``, run ``body``, and turn user errors into one line on stderr with exit code 1.
 
     Args:
-        body: The command's work.
+        body: The command's work; an int it returns is the exit code (anything else means 0).
         parser: Its argument parser.
         argv: Arguments (default: ``sys.argv[1:]``).
+        prog: Name the error line starts with (``prog: error: ...``); empty for plain ``error: ...``.
+        errors: Exception types reported as one line (``--debug``, where the parser has it, re-raises them).
 
     Returns:
-        The process exit code.
+        The process exit code: the error's ``exit_code`` if it has one (:class:`UsageError`: 2), else 1.
     """
     args = parser.parse_args(argv)
     try:
-        body(args)
-    except MCIRError as exc:
-        if args.debug:
+        code = body(args)
+    except errors as exc:
+        if getattr(args, "debug", False):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}" if prog else f"error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))  # e.g. 143 after SIGTERM, so schedulers requeue the job
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0

@@ -17,16 +17,12 @@ if importlib.util.find_spec("mcir") is None:
     # Run from a checkout without `pip install -e .`: make the repository root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcir.data.meta_info import MetaEntry, is_image_file, write_meta_info
-from mcir.data.pairing import list_images as list_image_names
+from mcir.cli import UsageError, input_images, run_main
+from mcir.data.meta_info import MetaEntry, write_meta_info
 from mcir.errors import MCIRError
 from mcir.utils.img_util import imread
 
 _MIN_MAP_SIZE = 64 << 20
-
-
-class UsageError(Exception):
-    """A bad command line or file-system state (exit status 2)."""
 
 
 def list_images(folder: Path, recursive: bool = False) -> List[Tuple[Path, str]]:
@@ -40,12 +36,7 @@ def list_images(folder: Path, recursive: bool = False) -> List[Tuple[Path, str]]
     Returns:
         ``(path, key)`` pairs.
     """
-    if recursive:
-        paths = [folder / rel for rel in list_image_names(str(folder))]
-    else:
-        paths = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p.name))
-    if not paths:
-        raise UsageError(f"no images (png, jpg, jpeg, bmp, tif, tiff) in {folder}")
+    paths = input_images(folder, recursive)
     seen: Dict[str, Path] = {}
     items = []
     for p in paths:
@@ -140,6 +131,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace) -> None:
+    """Check the command line, then write the database under a temporary name and rename it when complete.
+
+    Args:
+        args: Parsed command line.
+    """
+    src, out = Path(args.input), Path(args.output)
+    tmp = out.with_name(out.name + ".tmp")
+    if not src.is_dir():
+        raise UsageError(f"input folder {src} does not exist")
+    if out.suffix != ".lmdb":
+        raise UsageError(f"output {out} must end with .lmdb")
+    if out.exists():
+        raise UsageError(f"output {out} already exists; remove it or choose another name")
+    if tmp.exists():
+        raise UsageError(f"{tmp} exists (left by an interrupted run?); remove it first")
+    if args.batch < 1 or args.n_thread < 1:
+        raise UsageError("--batch and --n-thread must be >= 1")
+    items = list_images(src, args.recursive)
+    print(f"create_lmdb: {len(items)} images from {src} -> {out}", flush=True)
+    try:
+        entries = make_lmdb(items, tmp, args.compress_level, args.n_thread, args.batch)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"create_lmdb: wrote {len(entries)} images to {out}")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line.
 
@@ -149,37 +169,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         Exit status: 0 on success, 1 for bad data, 2 for bad usage.
     """
-    args = build_parser().parse_args(argv)
-    src, out = Path(args.input), Path(args.output)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        if not src.is_dir():
-            raise UsageError(f"input folder {src} does not exist")
-        if out.suffix != ".lmdb":
-            raise UsageError(f"output {out} must end with .lmdb")
-        if out.exists():
-            raise UsageError(f"output {out} already exists; remove it or choose another name")
-        if tmp.exists():
-            raise UsageError(f"{tmp} exists (left by an interrupted run?); remove it first")
-        if args.batch < 1 or args.n_thread < 1:
-            raise UsageError("--batch and --n-thread must be >= 1")
-        items = list_images(src, args.recursive)
-    except UsageError as exc:
-        print(f"create_lmdb: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"create_lmdb: {len(items)} images from {src} -> {out}", flush=True)
-    try:
-        entries = make_lmdb(items, tmp, args.compress_level, args.n_thread, args.batch)
-        tmp.rename(out)
-    except (MCIRError, OSError, lmdb.Error) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        print(f"create_lmdb: error: {exc}", file=sys.stderr)
-        return 1
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    print(f"create_lmdb: wrote {len(entries)} images to {out}")
-    return 0
+    return run_main(run, build_parser(), argv, prog="create_lmdb", errors=(MCIRError, OSError, lmdb.Error))
 
 
 if __name__ == "__main__":

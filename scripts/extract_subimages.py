@@ -16,8 +16,7 @@ if importlib.util.find_spec("mcir") is None:
     # Run from a checkout without `pip install -e .`: make the repository root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcir.data.meta_info import is_image_file
-from mcir.data.pairing import list_images
+from mcir.cli import UsageError, input_images, run_main
 from mcir.errors import MCIRError
 from mcir.utils.img_util import imread, imwrite
 
@@ -97,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace) -> None:
+    """Check the command line, then write the sub-images of every input image.
+
+    Args:
+        args: Parsed command line.
+    """
+    src, out = Path(args.input), Path(args.output)
+    if not src.is_dir():
+        raise UsageError(f"input folder {src} does not exist")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"output {out} already exists and is not an empty folder")
+    if min(args.crop_size, args.step, args.n_thread) < 1 or args.thresh_size < 0:
+        raise UsageError("--crop-size, --step and --n-thread must be >= 1, --thresh-size >= 0")
+    paths = input_images(src, args.recursive)
+    out.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=args.n_thread) as pool:
+        # Sub-folders are mirrored so nested pairs (GoPro <scene>/blur, <scene>/sharp) keep pairing.
+        counts = list(pool.map(lambda p: extract_one(p, out / p.parent.relative_to(src), args), paths))
+    print(f"extract_subimages: {sum(counts)} sub-images from {len(paths)} images -> {out}")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line.
 
@@ -106,36 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         Exit status: 0 on success, 1 for bad data, 2 for bad usage.
     """
-    args = build_parser().parse_args(argv)
-    src, out = Path(args.input), Path(args.output)
-    problem = None
-    if not src.is_dir():
-        problem = f"input folder {src} does not exist"
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        problem = f"output {out} already exists and is not an empty folder"
-    elif min(args.crop_size, args.step, args.n_thread) < 1 or args.thresh_size < 0:
-        problem = "--crop-size, --step and --n-thread must be >= 1, --thresh-size >= 0"
-    if problem:
-        paths = []
-    elif args.recursive:
-        paths = [src / rel for rel in list_images(str(src))]
-    else:
-        paths = sorted(p for p in src.iterdir() if p.is_file() and is_image_file(p.name))
-    if not problem and not paths:
-        problem = f"no images (png, jpg, jpeg, bmp, tif, tiff) in {src}"
-    if problem:
-        print(f"extract_subimages: error: {problem}", file=sys.stderr)
-        return 2
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with ThreadPoolExecutor(max_workers=args.n_thread) as pool:
-            # Sub-folders are mirrored so nested pairs (GoPro <scene>/blur, <scene>/sharp) keep pairing.
-            counts = list(pool.map(lambda p: extract_one(p, out / p.parent.relative_to(src), args), paths))
-    except (MCIRError, OSError) as exc:
-        print(f"extract_subimages: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"extract_subimages: {sum(counts)} sub-images from {len(paths)} images -> {out}")
-    return 0
+    return run_main(run, build_parser(), argv, prog="extract_subimages", errors=(MCIRError, OSError))
 
 
 if __name__ == "__main__":
