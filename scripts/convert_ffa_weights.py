@@ -21,8 +21,9 @@ if importlib.util.find_spec("mcir") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcir.archs.ffanet_arch import FFANet
+from mcir.cli import run_main
 from mcir.engine.checkpoint import atomic_save, unwrap_state_dict
-from mcir.errors import CheckpointError, MCIRError
+from mcir.errors import CheckpointError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +75,16 @@ def convert(src: str, dst: str, trusted: bool, gps: int = 3, blocks: int = 19) -
     return len(state)
 
 
+def run(args: argparse.Namespace) -> None:
+    """Convert the checkpoint the command line names.
+
+    Args:
+        args: Parsed command line.
+    """
+    n = convert(args.input, args.output, args.trusted, args.gps, args.blocks)
+    print(f"convert_ffa_weights: {n} tensors -> {args.output}")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line.
 
@@ -83,14 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         Exit status: 0 on success, 1 on an error.
     """
-    args = build_parser().parse_args(argv)
-    try:
-        n = convert(args.input, args.output, args.trusted, args.gps, args.blocks)
-    except MCIRError as exc:
-        print(f"convert_ffa_weights: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"convert_ffa_weights: {n} tensors -> {args.output}")
-    return 0
+    return run_main(run, build_parser(), argv, prog="convert_ffa_weights")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ from typing import List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcir.engine.run_history import RunHistory, read_run  # noqa: E402
+from mcir.cli import run_main  # noqa: E402
+from mcir.engine.run_history import RunHistory  # noqa: E402
 from mcir.errors import MCIRError  # noqa: E402
-from mcir.utils.plotting import pyplot, save_figure  # noqa: E402
+from mcir.utils.plotting import pyplot, read_runs, save_figure  # noqa: E402
 
 #: Reconstruction-loss keys plotted by default (plain models log l_pix, MCIRModel logs l_rec).
 DEFAULT_LOSSES = ("l_pix", "l_rec")
@@ -88,24 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def run(args: argparse.Namespace) -> None:
+    """Draw the figure the command line asks for.
+
+    Args:
+        args: Parsed command line.
+    """
+    plot_curves(read_runs(args.runs, args.labels), Path(args.out), args.metric,
+                args.datasets.split(",") if args.datasets else None,
+                [k for k in args.losses.split(",") if k], log_loss=not args.linear)
+    print(f"wrote {args.out}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; user errors print one line and return 1."""
-    args = build_parser().parse_args(argv)
-    try:
-        runs = [read_run(Path(r)) for r in args.runs]
-        if args.labels:
-            labels = args.labels.split(",")
-            if len(labels) != len(runs):
-                raise MCIRError(f"--labels has {len(labels)} names for {len(runs)} runs")
-            for run, label in zip(runs, labels):
-                run.name = label
-        plot_curves(runs, Path(args.out), args.metric, args.datasets.split(",") if args.datasets else None,
-                    [k for k in args.losses.split(",") if k], log_loss=not args.linear)
-    except MCIRError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.out}")
-    return 0
+    return run_main(run, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ from typing import List, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcir.engine.run_history import RunHistory, Series, read_run  # noqa: E402
+from mcir.cli import run_main  # noqa: E402
+from mcir.engine.run_history import RunHistory, Series  # noqa: E402
 from mcir.errors import MCIRError  # noqa: E402
-from mcir.utils.plotting import pyplot, save_figure  # noqa: E402
+from mcir.utils.plotting import pyplot, read_runs, save_figure  # noqa: E402
 
 
 def neg_ratio_series(run: RunHistory) -> Series:
@@ -73,27 +74,28 @@ def plot_neg_ratio(runs: Sequence[RunHistory], out: Path, band: Sequence[float] 
     save_figure(fig, out)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point; user errors print one line and return 1."""
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="MCIRModel run folders (experiments/<name>), logs/ folders or log files")
     p.add_argument("--out", required=True, help="output PNG")
     p.add_argument("--labels", default=None, help="comma-separated legend names, one per run")
-    args = p.parse_args(argv)
-    try:
-        runs = [read_run(Path(r)) for r in args.runs]
-        if args.labels:
-            labels = args.labels.split(",")
-            if len(labels) != len(runs):
-                raise MCIRError(f"--labels has {len(labels)} names for {len(runs)} runs")
-            for run, label in zip(runs, labels):
-                run.name = label
-        plot_neg_ratio(runs, Path(args.out))
-    except MCIRError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return p
+
+
+def run(args: argparse.Namespace) -> None:
+    """Draw the figure the command line asks for.
+
+    Args:
+        args: Parsed command line.
+    """
+    plot_neg_ratio(read_runs(args.runs, args.labels), Path(args.out))
     print(f"wrote {args.out}")
-    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; user errors print one line and return 1."""
+    return run_main(run, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from mcir.cli import run_main  # noqa: E402
 from mcir.errors import DataError, MCIRError  # noqa: E402
 from mcir.metrics.psnr_ssim import calculate_psnr  # noqa: E402
 from mcir.utils.img_util import imread  # noqa: E402
@@ -133,8 +134,8 @@ def compare_figure(
     return x, y, w, h
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point; user errors print one line and return 1."""
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lq", required=True, help="degraded input image")
     p.add_argument("--baseline", required=True, help="baseline model's output")
@@ -144,19 +145,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--box", nargs=4, type=int, metavar=("X", "Y", "W", "H"), help="zoom box in output pixels")
     p.add_argument("--labels", default="Input (nearest),Baseline,+SPN,GT", help="four comma-separated titles")
     p.add_argument("--crop_border", type=int, default=None, help="PSNR border (default: the scale)")
-    args = p.parse_args(argv)
-    try:
-        labels = args.labels.split(",")
-        if len(labels) != 4:
-            raise MCIRError(f"--labels needs 4 names, got {len(labels)}")
-        images, scale = load_set(Path(args.lq), Path(args.baseline), Path(args.spn), Path(args.gt))
-        border = scale if args.crop_border is None else args.crop_border
-        box = compare_figure(images, labels, Path(args.out), args.box, border)
-    except MCIRError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return p
+
+
+def run(args: argparse.Namespace) -> None:
+    """Draw the figure the command line asks for.
+
+    Args:
+        args: Parsed command line.
+    """
+    labels = args.labels.split(",")
+    if len(labels) != 4:
+        raise MCIRError(f"--labels needs 4 names, got {len(labels)}")
+    images, scale = load_set(Path(args.lq), Path(args.baseline), Path(args.spn), Path(args.gt))
+    border = scale if args.crop_border is None else args.crop_border
+    box = compare_figure(images, labels, Path(args.out), args.box, border)
     print(f"wrote {args.out} (zoom box x={box[0]} y={box[1]} w={box[2]} h={box[3]})")
-    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; user errors print one line and return 1."""
+    return run_main(run, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Matplotlib helpers for the figure scripts: a headless backend and atomic PNG writes."""
+"""Helpers for the figure scripts: a headless Matplotlib backend, atomic PNG writes, runs read with legend names."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
+
+if TYPE_CHECKING:
+    from mcir.engine.run_history import RunHistory
 
 
 def pyplot() -> Any:
@@ -33,3 +36,26 @@ def save_figure(fig: Any, out: Union[str, Path], dpi: int = 120) -> None:
     finally:
         pyplot().close(fig)
     atomic_write_bytes(buf.getvalue(), out)
+
+
+def read_runs(paths: Sequence[Union[str, Path]], labels: Optional[str] = None) -> List["RunHistory"]:
+    """Read the runs to plot, named by ``labels`` in the legend when given.
+
+    Args:
+        paths: Run folders, ``logs/`` folders or log files (see :func:`mcir.engine.run_history.read_run`).
+        labels: The ``--labels`` value: comma-separated names, one per run; None keeps the runs' own names.
+
+    Returns:
+        One history per path, in order.
+    """
+    from mcir.engine.run_history import read_run
+    from mcir.errors import MCIRError
+
+    runs = [read_run(Path(p)) for p in paths]
+    if labels:
+        names = labels.split(",")
+        if len(names) != len(runs):
+            raise MCIRError(f"--labels has {len(names)} names for {len(runs)} runs")
+        for run, name in zip(runs, names):
+            run.name = name
+    return runs
