@@ -72,7 +72,7 @@ class _RatioContrastLoss(nn.Module):
     Args:
         loss_weight: Factor applied to the loss.
         vgg_type: ``vgg16`` or ``vgg19``.
-        layer_weights: ``{layer: w_l}``.
+        layer_weights: ``{layer: w_l}``; None means CR's five VGG19 layers (:data:`CR_LAYER_WEIGHTS`).
         use_input_norm: ImageNet mean/std normalisation inside the VGG.
         vgg_weights: ``imagenet``, a .pth path, or ``random`` (tests only).
         curricular: Weight the negatives CCR-style (:func:`curricular_weights`) instead of uniformly.
@@ -83,14 +83,15 @@ class _RatioContrastLoss(nn.Module):
         self,
         loss_weight: float,
         vgg_type: str,
-        layer_weights: Mapping[str, float],
+        layer_weights: Optional[Mapping[str, float]],
         use_input_norm: bool,
         vgg_weights: Union[str, Path],
         curricular: bool,
         curricular_temperature: float,
     ):
         super().__init__()
-        self.layer_weights = {k: float(v) for k, v in layer_weights.items() if float(v) != 0.0}
+        weights = CR_LAYER_WEIGHTS if layer_weights is None else layer_weights
+        self.layer_weights = {k: float(v) for k, v in weights.items() if float(v) != 0.0}
         if not self.layer_weights:
             raise OptionError("needs at least one layer with a non-zero weight", key="layer_weights")
         if curricular_temperature <= 0:
@@ -166,8 +167,8 @@ class ContrastLoss(_RatioContrastLoss):
         curricular: bool = False,
         curricular_temperature: float = 1.0,
     ):
-        super().__init__(loss_weight, vgg_type, dict(CR_LAYER_WEIGHTS if layer_weights is None else layer_weights),
-                         use_input_norm, vgg_weights, curricular, curricular_temperature)
+        super().__init__(loss_weight, vgg_type, layer_weights, use_input_norm, vgg_weights, curricular,
+                         curricular_temperature)
 
     def forward(self, output: Tensor, gt: Tensor, lq: Tensor) -> Tensor:
         """CR term for a batch.
@@ -240,8 +241,8 @@ class PCLLoss(_RatioContrastLoss):
         curricular: bool = False,
         curricular_temperature: float = 1.0,
     ):
-        super().__init__(loss_weight, vgg_type, dict(CR_LAYER_WEIGHTS if layer_weights is None else layer_weights),
-                         use_input_norm, vgg_weights, curricular, curricular_temperature)
+        super().__init__(loss_weight, vgg_type, layer_weights, use_input_norm, vgg_weights, curricular,
+                         curricular_temperature)
         k_lo, k_hi = (int(v) for v in kernel_range)
         s_lo, s_hi = (float(v) for v in sigma_range)
         if not 3 <= k_lo <= k_hi:
