@@ -14,6 +14,7 @@ if importlib.util.find_spec("mcir") is None:
 
 from torch.utils.data import Dataset  # noqa: E402
 
+from mcir.cli import run_main  # noqa: E402
 from mcir.data.dataset_check import DatasetReport, check_dataset, parts  # noqa: E402
 from mcir.data.pairing import PAIRING_CHOICES  # noqa: E402
 from mcir.errors import MCIRError, OptionError  # noqa: E402
@@ -142,6 +143,25 @@ def run(args: argparse.Namespace) -> List[DatasetReport]:
     return reports
 
 
+def summarise(args: argparse.Namespace) -> int:
+    """Check every requested dataset and print the closing line.
+
+    Args:
+        args: Parsed command line.
+
+    Returns:
+        Exit status: 0 when every dataset is fine, 1 on any problem.
+    """
+    reports = run(args)
+    problems = sum(len(r.problems) for r in reports)
+    pairs = sum(r.pairs for r in reports)
+    if problems:
+        print(f"{PROG}: {problems} problem(s) in {len(reports)} dataset(s)")
+        return 1
+    print(f"{PROG}: OK ({len(reports)} dataset(s), {pairs} pairs)")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line.
 
@@ -151,19 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         Exit status: 0 when every dataset is fine, 1 on any problem or bad input.
     """
-    args = build_parser().parse_args(argv)
-    try:
-        reports = run(args)
-    except MCIRError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    problems = sum(len(r.problems) for r in reports)
-    pairs = sum(r.pairs for r in reports)
-    if problems:
-        print(f"{PROG}: {problems} problem(s) in {len(reports)} dataset(s)")
-        return 1
-    print(f"{PROG}: OK ({len(reports)} dataset(s), {pairs} pairs)")
-    return 0
+    return run_main(summarise, build_parser(), argv, prog=PROG)
 
 
 if __name__ == "__main__":

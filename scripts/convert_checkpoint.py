@@ -14,7 +14,8 @@ if importlib.util.find_spec("mcir") is None:
 
 from torch import nn  # noqa: E402
 
-from mcir.errors import MCIRError, OptionError  # noqa: E402
+from mcir.cli import run_main  # noqa: E402
+from mcir.errors import OptionError  # noqa: E402
 
 EPILOG = """examples:
   python scripts/convert_checkpoint.py 002_lightweightSR_DIV2K_s64w8_SwinIR-S_x4.pth swinir_light_x4.pth \\
@@ -107,6 +108,26 @@ def build_checked_network(cfg: Dict[str, Any], opt_path: Optional[str]) -> nn.Mo
     return build_network(cfg, key="network_g" if opt_path else "", file=opt_path)
 
 
+def run(args: argparse.Namespace) -> None:
+    """Convert the checkpoint the command line names; a strict-load failure lists its keys on stderr first.
+
+    Args:
+        args: Parsed command line.
+    """
+    from mcir.engine.convert import KeyMismatchError, convert_checkpoint
+
+    try:
+        cfg = network_config(args.arch, args.opt, args.set)
+        net = build_checked_network(cfg, args.opt) if cfg is not None else None
+        print(f"convert_checkpoint: {args.input} -> {args.output}", flush=True)
+        convert_checkpoint(args.input, args.output, args.param_key, net, args.trusted, args.force,
+                           report=lambda line: print(f"  {line}", flush=True))
+    except KeyMismatchError as exc:
+        if not args.debug:
+            print("\n".join(exc.details), file=sys.stderr)
+        raise
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line.
 
@@ -116,27 +137,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     Returns:
         Exit status: 0 on success, 1 on a bad file, option or failed check.
     """
-    from mcir.engine.convert import KeyMismatchError, convert_checkpoint
-
-    args = build_parser().parse_args(argv)
-    try:
-        cfg = network_config(args.arch, args.opt, args.set)
-        net = build_checked_network(cfg, args.opt) if cfg is not None else None
-        print(f"convert_checkpoint: {args.input} -> {args.output}", flush=True)
-        convert_checkpoint(args.input, args.output, args.param_key, net, args.trusted, args.force,
-                           report=lambda line: print(f"  {line}", flush=True))
-    except KeyMismatchError as exc:
-        if args.debug:
-            raise
-        print("\n".join(exc.details), file=sys.stderr)
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except MCIRError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main(run, build_parser(), argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,9 +17,10 @@ if importlib.util.find_spec("mcir") is None:
 
 from PIL import Image  # noqa: E402
 
+from mcir.cli import run_main  # noqa: E402
 from mcir.data.meta_info import MetaEntry  # noqa: E402
 from mcir.data.pairing import PAIRING_CHOICES, check_pairing_option, find_pairs, list_images  # noqa: E402
-from mcir.errors import DataError, MCIRError, OptionError  # noqa: E402
+from mcir.errors import DataError, OptionError  # noqa: E402
 from mcir.utils.atomic import atomic_write_text  # noqa: E402
 
 PROG = "generate_meta_info"
@@ -100,6 +101,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace) -> None:
+    """Check the command line, then list the GT images (with their shapes) and write the file atomically.
+
+    Args:
+        args: Parsed command line.
+    """
+    for folder in filter(None, (args.gt, args.lq)):
+        if not Path(folder).is_dir():
+            raise OptionError(f"folder {folder} does not exist")
+    if "{}" not in args.filename_tmpl:
+        raise OptionError(f"--filename-tmpl '{args.filename_tmpl}' has no '{{}}' for the GT stem")
+    if args.n_thread < 1:
+        raise OptionError("--n-thread must be >= 1")
+    check_pairing_option(args.pairing)
+    names, rule, n_lq = gt_names(args.gt, args.lq, args.pairing, args.filename_tmpl)
+    if args.no_shape:
+        entries = [MetaEntry(n) for n in names]
+    else:
+        from tqdm import tqdm
+
+        with ThreadPoolExecutor(max_workers=args.n_thread) as pool:
+            shapes = pool.map(lambda n: image_shape(os.path.join(args.gt, n)), names)
+            shapes = list(tqdm(shapes, total=len(names), desc=PROG, unit="img", leave=False, disable=None))
+        entries = [MetaEntry(n, s) for n, s in zip(names, shapes)]
+    atomic_write_text("".join(e.to_line() + "\n" for e in entries), args.output)
+    paired = f", paired with {n_lq} LQ images by rule {rule}" if args.lq else ""
+    print(f"{PROG}: wrote {len(entries)} GT images{paired} to {args.output}")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line.
 
@@ -109,33 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         Exit status: 0 on success, 1 on bad input.
     """
-    args = build_parser().parse_args(argv)
-    try:
-        for folder in filter(None, (args.gt, args.lq)):
-            if not Path(folder).is_dir():
-                raise OptionError(f"folder {folder} does not exist")
-        if "{}" not in args.filename_tmpl:
-            raise OptionError(f"--filename-tmpl '{args.filename_tmpl}' has no '{{}}' for the GT stem")
-        if args.n_thread < 1:
-            raise OptionError("--n-thread must be >= 1")
-        check_pairing_option(args.pairing)
-        names, rule, n_lq = gt_names(args.gt, args.lq, args.pairing, args.filename_tmpl)
-        if args.no_shape:
-            entries = [MetaEntry(n) for n in names]
-        else:
-            from tqdm import tqdm
-
-            with ThreadPoolExecutor(max_workers=args.n_thread) as pool:
-                shapes = pool.map(lambda n: image_shape(os.path.join(args.gt, n)), names)
-                shapes = list(tqdm(shapes, total=len(names), desc=PROG, unit="img", leave=False, disable=None))
-            entries = [MetaEntry(n, s) for n, s in zip(names, shapes)]
-        atomic_write_text("".join(e.to_line() + "\n" for e in entries), args.output)
-    except MCIRError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    paired = f", paired with {n_lq} LQ images by rule {rule}" if args.lq else ""
-    print(f"{PROG}: wrote {len(entries)} GT images{paired} to {args.output}")
-    return 0
+    return run_main(run, build_parser(), argv, prog=PROG)
 
 
 if __name__ == "__main__":

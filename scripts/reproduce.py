@@ -16,7 +16,7 @@ from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcir.errors import MCIRError  # noqa: E402
+from mcir.cli import run_main  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,33 +31,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(args: argparse.Namespace, argv: Optional[List[str]] = None) -> None:
+    """Train and evaluate the study (or print its training commands) and write the report.
+
+    Args:
+        args: Parsed command line.
+        argv: The arguments as given (default ``sys.argv[1:]``), recorded in the report.
+    """
+    from mcir.repro.curves import curves_section
+    from mcir.repro.harness import run_study, write_report
+    from mcir.repro.runner import train_command
+    from mcir.repro.study import load_study
+
+    study = load_study(args.study, args.seeds, args.total_iter, args.methods)
+    if args.dry_run:
+        for m in study.methods:
+            for s in study.seeds:
+                print(" ".join(train_command(study, m, s)))
+        return
+    start = time.perf_counter()
+    results = run_study(study)
+    command = ["python", "scripts/reproduce.py", *(argv if argv is not None else sys.argv[1:])]
+    extra = curves_section(study)
+    write_report(study, results, command, time.perf_counter() - start, extra)
+    print(f"report written to {study.report_dir / 'report.md'}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the harness; user errors become one line on stderr and exit code 1."""
-    args = build_parser().parse_args(argv)
-    try:
-        from mcir.repro.curves import curves_section
-        from mcir.repro.harness import run_study, write_report
-        from mcir.repro.runner import train_command
-        from mcir.repro.study import load_study
-
-        study = load_study(args.study, args.seeds, args.total_iter, args.methods)
-        if args.dry_run:
-            for m in study.methods:
-                for s in study.seeds:
-                    print(" ".join(train_command(study, m, s)))
-            return 0
-        start = time.perf_counter()
-        results = run_study(study)
-        command = ["python", "scripts/reproduce.py", *(argv if argv is not None else sys.argv[1:])]
-        extra = curves_section(study)
-        write_report(study, results, command, time.perf_counter() - start, extra)
-        print(f"report written to {study.report_dir / 'report.md'}")
-    except MCIRError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_main(lambda args: run(args, argv), build_parser(), argv)
 
 
 if __name__ == "__main__":
