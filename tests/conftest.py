@@ -1,10 +1,12 @@
-"""Shared test fixtures: paths to bundled and shared data, and tiny option trees."""
+"""Shared test fixtures: paths to bundled and shared data, tiny option trees, and the scripts as modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 import pytest
@@ -68,6 +70,20 @@ def _short_run_args(opt: Path, root: Path, name: str, *extra: str) -> list:
 def short_run_args():
     """``short_run_args(opt, root, name, *overrides)``: arguments for a seconds-long training run."""
     return _short_run_args
+
+
+def _load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` imported as a module (the scripts folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script(name)``: a fresh import of ``scripts/<name>.py``, to call its ``main(argv)`` in process."""
+    return _load_script
 
 
 def _free_port() -> int:

@@ -1,6 +1,5 @@
 """Tests for scripts/create_lmdb.py and scripts/extract_subimages.py."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -17,21 +16,14 @@ from mcir.utils.img_util import imfrombytes, imread, imwrite
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def create_lmdb(load_script):
+    return load_script("create_lmdb")
 
 
 @pytest.fixture(scope="module")
-def create_lmdb():
-    return _load("create_lmdb")
-
-
-@pytest.fixture(scope="module")
-def extract_subimages():
-    return _load("extract_subimages")
+def extract_subimages(load_script):
+    return load_script("extract_subimages")
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -20,16 +19,9 @@ from mcir.utils.img_util import imwrite
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def clis():
-    return {n: _load(n) for n in ("generate_meta_info", "check_dataset", "extract_subimages", "create_lmdb")}
+def clis(load_script):
+    return {n: load_script(n) for n in ("generate_meta_info", "check_dataset", "extract_subimages", "create_lmdb")}
 
 
 @pytest.fixture()

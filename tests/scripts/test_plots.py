@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
@@ -21,13 +20,6 @@ PLAIN = REPO / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91.yml"
 SPN = REPO / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91_SPN.yml"
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*random.*:UserWarning")
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -92,24 +84,25 @@ def test_history_survives_garbage_and_resumes(tmp_path):
         read_run(tmp_path / "nothing")
 
 
-def test_plot_curves_of_two_runs(runs, tmp_path, capsys):
+def test_plot_curves_of_two_runs(runs, tmp_path, capsys, load_script):
     out = tmp_path / "curves.png"
-    assert _script("plot_curves").main([str(r) for r in runs] + ["--out", str(out), "--labels", "EDSR,EDSR+SPN"]) == 0
+    plot_curves = load_script("plot_curves")
+    assert plot_curves.main([str(r) for r in runs] + ["--out", str(out), "--labels", "EDSR,EDSR+SPN"]) == 0
     assert _is_png(out)
-    assert _script("plot_curves").main([str(runs[0]), "--out", str(tmp_path / "x.png"), "--metric", "lpips",
-                                        "--losses", "nope"]) == 1
+    assert plot_curves.main([str(runs[0]), "--out", str(tmp_path / "x.png"), "--metric", "lpips",
+                             "--losses", "nope"]) == 1
     assert "nothing to plot" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
 
 
-def test_plot_neg_ratio(runs, tmp_path, capsys):
+def test_plot_neg_ratio(runs, tmp_path, capsys, load_script):
     out = tmp_path / "ratio.png"
-    assert _script("plot_neg_ratio").main([str(runs[1]), "--out", str(out)]) == 0
+    assert load_script("plot_neg_ratio").main([str(runs[1]), "--out", str(out)]) == 0
     assert _is_png(out)
-    assert _script("plot_neg_ratio").main([str(runs[0]), "--out", str(tmp_path / "y.png")]) == 1
+    assert load_script("plot_neg_ratio").main([str(runs[0]), "--out", str(tmp_path / "y.png")]) == 1
     assert "MCIRModel" in capsys.readouterr().err
 
 
-def test_visual_compare_on_set5(tmp_path):
+def test_visual_compare_on_set5(tmp_path, load_script):
     lq_path = REPO / "datasets/Set5/LR_bicubic/X4/birdx4.png"
     gt_path = REPO / "datasets/Set5/HR/bird.png"
     lq = imread(lq_path)
@@ -117,7 +110,7 @@ def test_visual_compare_on_set5(tmp_path):
     lanczos = cv2.resize(lq, (lq.shape[1] * 4, lq.shape[0] * 4), interpolation=cv2.INTER_LANCZOS4)
     imwrite(base, tmp_path / "base.png")
     imwrite(lanczos, tmp_path / "spn.png")
-    vc = _script("visual_compare")
+    vc = load_script("visual_compare")
     out = tmp_path / "fig.png"
     args = ["--lq", str(lq_path), "--baseline", str(tmp_path / "base.png"), "--spn", str(tmp_path / "spn.png"),
             "--gt", str(gt_path), "--out", str(out)]
