@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mcir.cli import run_main  # noqa: E402
 from mcir.engine.run_history import RunHistory  # noqa: E402
 from mcir.errors import MCIRError  # noqa: E402
-from mcir.utils.plotting import pyplot, read_runs, save_figure  # noqa: E402
+from mcir.utils.plotting import add_run_arguments, pyplot, read_runs, save_figure  # noqa: E402
 
 #: Reconstruction-loss keys plotted by default (plain models log l_pix, MCIRModel logs l_rec).
 DEFAULT_LOSSES = ("l_pix", "l_rec")
@@ -79,9 +79,7 @@ def plot_curves(
 def build_parser() -> argparse.ArgumentParser:
     """Command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="run folders (experiments/<name>), logs/ folders or log files")
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--labels", default=None, help="comma-separated legend names, one per run")
+    add_run_arguments(p, "run folders (experiments/<name>), logs/ folders or log files")
     p.add_argument("--metric", default="psnr", help="validation metric (default psnr)")
     p.add_argument("--datasets", default=None, help="comma-separated validation sets (default: all)")
     p.add_argument("--losses", default=",".join(DEFAULT_LOSSES), help="comma-separated loss keys")

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mcir.cli import run_main  # noqa: E402
 from mcir.engine.run_history import RunHistory, Series  # noqa: E402
 from mcir.errors import MCIRError  # noqa: E402
-from mcir.utils.plotting import pyplot, read_runs, save_figure  # noqa: E402
+from mcir.utils.plotting import add_run_arguments, pyplot, read_runs, save_figure  # noqa: E402
 
 
 def neg_ratio_series(run: RunHistory) -> Series:
@@ -77,9 +77,7 @@ def plot_neg_ratio(runs: Sequence[RunHistory], out: Path, band: Sequence[float] 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="MCIRModel run folders (experiments/<name>), logs/ folders or log files")
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--labels", default=None, help="comma-separated legend names, one per run")
+    add_run_arguments(p, "MCIRModel run folders (experiments/<name>), logs/ folders or log files")
     return p
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
@@ -36,6 +37,18 @@ def save_figure(fig: Any, out: Union[str, Path], dpi: int = 120) -> None:
     finally:
         pyplot().close(fig)
     atomic_write_bytes(buf.getvalue(), out)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, runs_help: str) -> None:
+    """Add the arguments every run-plotting script takes: the runs, ``--out`` and ``--labels`` (see :func:`read_runs`).
+
+    Args:
+        parser: The script's parser.
+        runs_help: Help text of the positional run paths.
+    """
+    parser.add_argument("runs", nargs="+", help=runs_help)
+    parser.add_argument("--out", required=True, help="output PNG")
+    parser.add_argument("--labels", default=None, help="comma-separated legend names, one per run")
 
 
 def read_runs(paths: Sequence[Union[str, Path]], labels: Optional[str] = None) -> List["RunHistory"]:

@@ -1,9 +1,11 @@
-"""Tests for the figure scripts' helpers: runs read with legend names."""
+"""Tests for the figure scripts' helpers: the shared arguments and runs read with legend names."""
+
+import argparse
 
 import pytest
 
 from mcir.errors import DataError, MCIRError
-from mcir.utils.plotting import read_runs
+from mcir.utils.plotting import add_run_arguments, read_runs
 
 
 def _log(path, loss):
@@ -21,3 +23,12 @@ def test_read_runs_names_runs_by_labels(tmp_path):
         read_runs(logs, "EDSR")
     with pytest.raises(DataError, match="no such run folder"):
         read_runs([tmp_path / "missing"])
+
+
+def test_add_run_arguments_parses_runs_out_and_labels():
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, "runs")
+    args = parser.parse_args(["a", "b", "--out", "x.png", "--labels", "A,B"])
+    assert (args.runs, args.out, args.labels) == (["a", "b"], "x.png", "A,B")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["a"])  # --out is required
