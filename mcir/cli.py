@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Type
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Type
 
 from mcir.errors import MCIRError, OptionError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class UsageError(MCIRError):
@@ -69,6 +70,8 @@ def select_device(num_gpu: Any, file: Optional[str] = None) -> torch.device:
     Returns:
         ``cuda`` when requested/available, else ``cpu``.
     """
+    import torch  # here, so that scripts using only run_main start without loading torch
+
     if num_gpu == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(num_gpu, int) and num_gpu >= 0:
