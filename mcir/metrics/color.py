@@ -22,6 +22,11 @@ _RGB2YCBCR = np.array(
     [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=np.float64
 )
 _OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float64)
+# BasicSR's float Y terms of a BGR uint8 pixel, per channel value: (float64(float32(v) / 255)) * coefficient.
+_UNIT_LEVELS = (np.arange(256, dtype=np.float32) / 255.0).astype(np.float64)
+_Y_TERMS = tuple(_UNIT_LEVELS * _RGB2YCBCR[0, c] for c in (2, 1, 0))
+for _terms in _Y_TERMS:
+    _terms.flags.writeable = False
 # Y coefficients times 1000 are integers, which makes the rounded (MATLAB) Y exact.
 _Y_INT = (65481.0, 128553.0, 24966.0)
 
@@ -89,15 +94,24 @@ def y_channel(img: np.ndarray, round_y: bool = False) -> np.ndarray:
         if round_y:
             return img.astype(np.float64)
         return ((img.astype(np.float32) / 255.0) * 255.0).astype(np.float64)
-    blue, green, red = (img[..., c].astype(np.float64) for c in range(3))
     if round_y:
+        blue, green, red = (img[..., c].astype(np.float64) for c in range(3))
         scaled = red * _Y_INT[0] + green * _Y_INT[1] + blue * _Y_INT[2]
         y = np.floor((scaled + 127500.0) / 255000.0) + 16.0
+        return y[..., None]
+    # BasicSR normalises in float32 and casts Y back to float32; mirror it bit for bit.
+    if img.dtype == np.uint8:
+        # Each term depends on one 8-bit channel value only: look the 256 possible products up instead of
+        # converting every pixel (same operations on the same values, so the same bits).
+        y64 = _Y_TERMS[0][img[..., 0]]
+        y64 += _Y_TERMS[1][img[..., 1]]
+        y64 += _Y_TERMS[2][img[..., 2]]
+        y64 += _OFFSET[0]
     else:
-        # BasicSR normalises in float32 and casts Y back to float32; mirror it bit for bit.
         blue, green, red = ((img[..., c].astype(np.float32) / 255.0).astype(np.float64) for c in range(3))
         y64 = blue * _RGB2YCBCR[0, 2] + green * _RGB2YCBCR[0, 1] + red * _RGB2YCBCR[0, 0] + _OFFSET[0]
-        y = ((y64 / 255.0).astype(np.float32) * np.float32(255.0)).astype(np.float64)
+    y64 /= 255.0
+    y = (y64.astype(np.float32) * np.float32(255.0)).astype(np.float64)
     return y[..., None]
 
 

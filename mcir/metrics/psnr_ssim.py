@@ -138,8 +138,21 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray) -> float:
         # The border mode does not matter: the cropped result only uses fully covered pixels.
         return cv2.filter2D(a, -1, window)[half:-half, half:-half]
 
-    ssim = _ssim_map(local_mean(x), local_mean(y), local_mean(x * x), local_mean(y * y), local_mean(x * y))
-    return float(ssim.mean())
+    mu1, mu2 = local_mean(x), local_mean(y)
+    e11, e22, e12 = local_mean(x * x), local_mean(y * y), local_mean(x * y)
+    # _ssim_map's operations in the same order, in place on the filter outputs (bit-identical, fewer copies).
+    mu12 = mu1 * mu2
+    mu11 = np.multiply(mu1, mu1, out=mu1)
+    mu22 = np.multiply(mu2, mu2, out=mu2)
+    var1 = np.subtract(e11, mu11, out=e11)
+    var2 = np.subtract(e22, mu22, out=e22)
+    cov = np.subtract(e12, mu12, out=e12)
+    num = np.add(np.multiply(mu12, 2, out=mu12), _C1, out=mu12)
+    num *= np.add(np.multiply(cov, 2, out=cov), _C2, out=cov)
+    den = np.add(np.add(mu11, mu22, out=mu11), _C1, out=mu11)
+    den *= np.add(np.add(var1, var2, out=var1), _C2, out=var1)
+    num /= den
+    return float(num.mean())
 
 
 @METRIC_REGISTRY.register()

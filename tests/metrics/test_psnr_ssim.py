@@ -204,3 +204,28 @@ def test_psnr_ssim_together_is_bit_identical_to_separate_calls(crop, y, round_y)
     assert calculate_psnr_ssim(sr, hr, 4, compute_ssim=False) == (calculate_psnr(sr, hr, 4), None)
     with pytest.raises(OptionError):
         calculate_psnr_ssim(sr, hr, -1)
+
+
+def _basicsr_ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two float64 channels written out as BasicSR's ``_ssim`` does (fresh arrays at every step)."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    kernel = cv2.getGaussianKernel(11, 1.5)
+    window = np.outer(kernel, kernel.transpose())
+    mu1 = cv2.filter2D(a, -1, window)[5:-5, 5:-5]
+    mu2 = cv2.filter2D(b, -1, window)[5:-5, 5:-5]
+    mu1_sq, mu2_sq, mu1_mu2 = mu1**2, mu2**2, mu1 * mu2
+    sigma1_sq = cv2.filter2D(a**2, -1, window)[5:-5, 5:-5] - mu1_sq
+    sigma2_sq = cv2.filter2D(b**2, -1, window)[5:-5, 5:-5] - mu2_sq
+    sigma12 = cv2.filter2D(a * b, -1, window)[5:-5, 5:-5] - mu1_mu2
+    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
+    return float(ssim_map.mean())
+
+
+def test_ssim_is_bit_identical_to_the_written_out_basicsr_formula():
+    for sr, _, hr, _ in _set5_x4_pairs(STEMS[:3]):
+        a, b = sr[4:-4, 4:-4], hr[4:-4, 4:-4]
+        ya = (bgr2ycbcr(a.astype(np.float32) / 255.0, y_only=True) * 255.0).astype(np.float64)
+        yb = (bgr2ycbcr(b.astype(np.float32) / 255.0, y_only=True) * 255.0).astype(np.float64)
+        assert calculate_ssim(sr, hr, 4, test_y_channel=True) == _basicsr_ssim_channel(ya, yb)
+        per_channel = [_basicsr_ssim_channel(a[..., c].astype(np.float64), b[..., c].astype(np.float64)) for c in range(3)]
+        assert calculate_ssim(sr, hr, 4) == float(np.mean(per_channel))
