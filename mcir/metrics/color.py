@@ -10,6 +10,7 @@ Two Y conventions exist in the SR literature, both offered here:
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -24,9 +25,9 @@ _RGB2YCBCR = np.array(
 _OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float64)
 # BasicSR's float Y terms of a BGR uint8 pixel, per channel value: (float64(float32(v) / 255)) * coefficient.
 _UNIT_LEVELS = (np.arange(256, dtype=np.float32) / 255.0).astype(np.float64)
-_Y_TERMS = tuple(_UNIT_LEVELS * _RGB2YCBCR[0, c] for c in (2, 1, 0))
-for _terms in _Y_TERMS:
-    _terms.flags.writeable = False
+# Shape (256, 1, 3): a per-channel table for cv2.LUT on a BGR image.
+_Y_TERMS = np.stack([_UNIT_LEVELS * _RGB2YCBCR[0, c] for c in (2, 1, 0)], axis=-1)[:, None, :].copy()
+_Y_TERMS.flags.writeable = False
 # Y coefficients times 1000 are integers, which makes the rounded (MATLAB) Y exact.
 _Y_INT = (65481.0, 128553.0, 24966.0)
 
@@ -103,9 +104,9 @@ def y_channel(img: np.ndarray, round_y: bool = False) -> np.ndarray:
     if img.dtype == np.uint8:
         # Each term depends on one 8-bit channel value only: look the 256 possible products up instead of
         # converting every pixel (same operations on the same values, so the same bits).
-        y64 = _Y_TERMS[0][img[..., 0]]
-        y64 += _Y_TERMS[1][img[..., 1]]
-        y64 += _Y_TERMS[2][img[..., 2]]
+        terms = cv2.LUT(img, _Y_TERMS)
+        y64 = terms[..., 0] + terms[..., 1]
+        y64 += terms[..., 2]
         y64 += _OFFSET[0]
     else:
         blue, green, red = ((img[..., c].astype(np.float32) / 255.0).astype(np.float64) for c in range(3))
