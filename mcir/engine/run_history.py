@@ -10,9 +10,10 @@ the later file wins.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mcir.errors import DataError
 
@@ -20,6 +21,7 @@ Series = List[Tuple[int, float]]
 
 _TRAIN_RE = re.compile(r"\[epoch (\d+) iter (\d+)\] (.*)$")
 _VAL_RE = re.compile(r"validation (.+?) @ iter (\d+): (.*)$")
+_STAMP_RE = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) ")
 _PAIR_RE = re.compile(r"([\w/.+-]+): ([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf))s?$")
 
 
@@ -143,3 +145,23 @@ def read_run(path: Path) -> RunHistory:
     if not history.train and not history.val:
         raise DataError(f"{path}: no training log lines or TensorBoard scalars found (looked in {logs})")
     return history
+
+
+def logged_train_seconds(run: Path) -> Optional[float]:
+    """Wall time a run spent training, from its text logs: first to last time stamp of each start or resume.
+
+    Args:
+        run: The run folder (with ``logs/train_*.log``).
+
+    Returns:
+        Seconds summed over the log files, or None when no time-stamped line is found.
+    """
+    total, found = 0.0, False
+    for log in sorted((Path(run) / "logs").glob("train_*.log")):
+        stamps = [m.group(1) for m in map(_STAMP_RE.match, log.read_text(encoding="utf-8", errors="replace")
+                                          .splitlines()) if m]
+        if stamps:
+            found = True
+            fmt = "%Y-%m-%d %H:%M:%S"
+            total += (datetime.strptime(stamps[-1], fmt) - datetime.strptime(stamps[0], fmt)).total_seconds()
+    return total if found else None

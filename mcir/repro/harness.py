@@ -12,8 +12,9 @@ from typing import Callable, Dict, List
 import torch
 
 from mcir.repro.report import Results, gains_table, per_seed_table, results_table, verdict_lines
+from mcir.engine.run_history import logged_train_seconds
 from mcir.repro.runner import evaluate_run, train_command, train_run
-from mcir.repro.study import Study, as_dict
+from mcir.repro.study import Study, as_dict, run_dir
 from mcir.utils.atomic import atomic_write_text
 
 
@@ -34,7 +35,8 @@ def run_study(study: Study, echo: Callable[[str], None] = print) -> Results:
     """Train (resumably) and evaluate every run; finished runs are skipped.
 
     Returns:
-        ``results[method][seed] = {"status", "message", "seconds", "metrics"}``.
+        ``results[method][seed] = {"status", "message", "seconds", "train_seconds", "metrics"}`` (``seconds``:
+        this call; ``train_seconds``: the run's training time from its logs, across calls).
     """
     results: Results = {}
     for method in study.methods:
@@ -45,9 +47,23 @@ def run_study(study: Study, echo: Callable[[str], None] = print) -> Results:
             if status["status"] == "finished":
                 full = evaluate_run(study, method, seed, echo)
                 metrics = {d: dict(v["average"]) for d, v in full.items()}
-            status.update(seconds=round(time.perf_counter() - start, 1), metrics=metrics)
+            logged = logged_train_seconds(run_dir(study, method, seed))
+            status.update(seconds=round(time.perf_counter() - start, 1), metrics=metrics,
+                          train_seconds=None if logged is None else round(logged, 1))
             results.setdefault(method.name, {})[seed] = status
     return results
+
+
+def _training_time(results: Results) -> str:
+    """A sentence with the training time the runs' logs record, in total and per method."""
+    per_method = {m: [r.get("train_seconds") for r in runs.values()] for m, runs in results.items()}
+    known = [t for times in per_method.values() for t in times if t is not None]
+    if not known:
+        return ""
+    parts = [f"{m} {sum(t for t in ts if t is not None) / 60 / max(1, sum(t is not None for t in ts)):.1f}"
+             for m, ts in per_method.items() if any(t is not None for t in ts)]
+    return (f"Training time in the runs' logs: {sum(known) / 60:.1f} min in all; mean per run (min): "
+            + ", ".join(parts) + ".")
 
 
 def write_report(study: Study, results: Results, command: List[str], elapsed_s: float,
@@ -67,16 +83,18 @@ def write_report(study: Study, results: Results, command: List[str], elapsed_s: 
     out = study.report_dir
     out.mkdir(parents=True, exist_ok=True)
     example = next(iter(study.methods))
+    # Shown from the repository root, without this machine's interpreter and checkout paths.
+    example_command = ["python", "mcir/train.py", *train_command(study, example, study.seeds[0])[2:]]
     parts = [
         f"# Reproduction report: {study.name}\n",
         (study.description + "\n") if study.description else "",
         "## Command\n",
         f"```\n{shlex.join(command)}\n```\n",
         "Each run is `mcir/train.py` with the method's option file and overrides, e.g.\n",
-        f"```\n{shlex.join(train_command(study, example, study.seeds[0]))}\n```\n",
+        f"```\n{shlex.join(example_command)}\n```\n",
         "## Machine\n",
         f"{machine_description()}. This harness call took {elapsed_s / 60:.1f} min "
-        "(finished runs from earlier calls are reused, not re-timed).\n",
+        f"(finished runs from earlier calls are reused, not re-timed). {_training_time(results)}\n",
         "## Results (mean ± std over seeds; Avg. = mean of the dataset averages)\n",
         results_table(study, results),
         "\n## Gain over the baseline (paired by seed, Student-t 95 % interval)\n",

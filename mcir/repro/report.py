@@ -70,10 +70,10 @@ def results_table(study: Study, results: Results) -> str:
 
 
 def per_seed_table(study: Study, results: Results) -> str:
-    """Every run's PSNR per dataset (or its status when it did not finish)."""
+    """Every run's PSNR per dataset (or its status when it did not finish) and its logged training time."""
     datasets = _datasets(results)
-    lines = ["| method | seed | " + " | ".join(f"{d} PSNR" for d in datasets) + " |",
-             "|---|---|" + "---|" * len(datasets)]
+    lines = ["| method | seed | " + " | ".join(f"{d} PSNR" for d in datasets) + " | training min |",
+             "|---|---|" + "---|" * (len(datasets) + 1)]
     for m in study.methods:
         for seed in study.seeds:
             run = results.get(m.name, {}).get(seed, {})
@@ -81,6 +81,8 @@ def per_seed_table(study: Study, results: Results) -> str:
                 cells = [run.get("status", "missing")] * len(datasets)
             else:
                 cells = [f"{run['metrics'][d]['psnr']:.4f}" if d in run["metrics"] else "-" for d in datasets]
+            minutes = run.get("train_seconds")
+            cells.append("-" if minutes is None else f"{minutes / 60:.1f}")
             lines.append(f"| {m.name} | {seed} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -70,6 +70,8 @@ def test_harness_writes_the_report_and_skips_finished_runs(tmp_path, capsys):
     per_image = json.loads(next((tmp_path / "report" / "eval").glob("*baseline__seed0/metrics.json")).read_text())
     assert psnrs["0"] == pytest.approx(per_image["Set5"]["average"]["psnr"])
     assert psnrs["0"] != psnrs["1"]  # seeds really differ
+    assert all(r["train_seconds"] is not None and r["train_seconds"] >= 0 for r in results["baseline"].values())
+    assert "Training time in the runs' logs:" in report and "| training min |" in report
     capsys.readouterr()
     assert main([str(study)]) == 0
     out = capsys.readouterr().out
