@@ -1,10 +1,12 @@
 """Evaluate a restoration function on a paired loader: per-image and average metrics, optional image saving.
 
-The network runs in the calling thread; decoding the next pair (a prefetch thread) and scoring / saving
-the previous outputs (a small pool of scoring threads, several images at once) overlap with it. OpenCV and
-most NumPy work release the GIL, so this hides their cost behind the forward, or spreads it over the cores
-when the network is cheap, without changing any value: every image is scored exactly as it would be in a
-plain loop, and results are collected in loader order.
+The network runs in the calling thread while a prefetch thread decodes the next pair. Scoring / saving
+the previous outputs runs in a small pool of threads (several images at once) when that pays: always for a
+network on an accelerator, and on the CPU when the first image shows scoring slower than the forward (a
+cheap network such as Bicubic). A CPU-bound network already keeps every core busy, and scoring beside it
+only slows its OpenMP threads, so there the scoring stays in the calling thread. OpenCV and most NumPy work
+release the GIL. No value depends on the mode: every image is scored exactly as in a plain loop, and
+results are collected in loader order.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import os
 import queue
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -40,7 +43,8 @@ class Evaluator:
         metrics: ``{name: {type: registered_metric, **kwargs}}`` (``val.metrics``).
         num_save_img: Save at most this many restored images per pass (None: all, when saving).
         pbar: Show a progress bar.
-        overlap: Decode and score in background threads while the network runs (same values either way).
+        overlap: Decode in a background thread and score in a thread pool when it pays (see the module
+            docstring); False runs the plain loop. Same values either way.
         score_workers: Scoring threads when overlapping (None: the number of CPUs, at most 4).
     """
 
@@ -97,14 +101,17 @@ class Evaluator:
             from tqdm import tqdm
 
             batches = tqdm(batches, total=len(loader), unit="img", leave=False)
-        pool = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="mcir-score") \
-            if self.overlap else None
+        pool: Optional[ThreadPoolExecutor] = None
+        # None until the first batch is timed; then whether scoring goes to the pool.
+        use_pool: Optional[bool] = None if self.overlap else False
         pending: Deque[Future] = deque()
         scored: List[Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]] = []
         index = 0
         try:
             for batch in batches:
+                start = time.perf_counter()
                 output = infer(batch["lq"]).detach()
+                forward_s = time.perf_counter() - start
                 # Datasets may name samples uniquely (RESIDE: several hazy images share one GT file).
                 stems = list(batch.get("name") or [Path(p).stem for p in batch.get("gt_path", batch["lq_path"])])
                 if on_output is not None:
@@ -114,9 +121,14 @@ class Evaluator:
                 save = self._save_targets(batch_positions, stems, save_dir, suffix)
                 index += len(stems)
                 job = (output, batch.get("gt"), stems, save, main)
-                if pool is None:
+                if not use_pool:
+                    start = time.perf_counter()
                     scored.append(self._score(*job))
+                    if use_pool is None:
+                        use_pool = output.device.type != "cpu" or time.perf_counter() - start > forward_s
                     continue
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers=self.score_workers, thread_name_prefix="mcir-score")
                 pending.append(pool.submit(self._score, *job))
                 # Bounded memory when scoring is slower than the network: one queued job per worker, plus one.
                 while len(pending) > self.score_workers + 1:

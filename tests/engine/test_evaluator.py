@@ -60,6 +60,34 @@ def test_several_scoring_workers_keep_values_and_order():
     assert list(many["images"]) == ["baby", "bird", "butterfly", "head", "woman"]
 
 
+def _scoring_threads() -> int:
+    import threading
+
+    return sum(t.name.startswith("mcir-score") for t in threading.enumerate())
+
+
+def test_scoring_moves_to_the_pool_only_when_it_is_slower_than_a_cpu_forward():
+    import time
+
+    seen = {"fast": [], "slow": []}
+
+    def fast(x: torch.Tensor) -> torch.Tensor:
+        seen["fast"].append(_scoring_threads())
+        return _bicubic(x)
+
+    def slow(x: torch.Tensor) -> torch.Tensor:
+        # A CPU network much slower than scoring: the pool would only compete with it for the cores.
+        seen["slow"].append(_scoring_threads())
+        time.sleep(0.5)
+        return _bicubic(x)
+
+    fast_res = Evaluator(METRICS, score_workers=2).evaluate(fast, _loader())
+    slow_res = Evaluator(METRICS, score_workers=2).evaluate(slow, _loader())
+    assert fast_res == slow_res
+    assert max(seen["fast"][2:]) >= 1  # scoring (tens of ms) is slower than a bicubic forward (a few ms)
+    assert seen["slow"] == [0] * 5
+
+
 @pytest.mark.parametrize("bad", [0, -2, True])
 def test_bad_score_workers_is_refused(bad):
     with pytest.raises(ValueError, match="score_workers"):
