@@ -35,6 +35,7 @@ from benchmarks.common import median_times  # noqa: E402
 from mcir.archs.edsr_arch import EDSR  # noqa: E402
 from mcir.archs.simple_arch import Bicubic  # noqa: E402
 from mcir.engine.checkpoint import atomic_save  # noqa: E402
+from mcir.metrics.reference import plain_psnr_ssim_y  # noqa: E402
 from mcir.options import load_options  # noqa: E402
 from mcir.test import evaluate_all  # noqa: E402
 
@@ -57,38 +58,11 @@ def _subset(root: Path, dst: Path, n: int) -> Path:
     return dst
 
 
-def _plain_y(img: np.ndarray) -> np.ndarray:
-    """BasicSR's float Y of a BGR uint8 image: float32 / 255, dot with the BT.601 row, float32, * 255, float64."""
-    unit = img.astype(np.float32) / 255.0
-    y = np.dot(unit, [24.966, 128.553, 65.481]) + 16.0
-    return ((y / 255.0).astype(np.float32) * 255.0).astype(np.float64)
-
-
-def _plain_psnr(out: np.ndarray, gt: np.ndarray, crop: int) -> float:
-    a, b = _plain_y(out[crop:-crop, crop:-crop]), _plain_y(gt[crop:-crop, crop:-crop])
-    return float(10.0 * np.log10(255.0 * 255.0 / np.mean((a - b) ** 2)))
-
-
-def _plain_ssim(out: np.ndarray, gt: np.ndarray, crop: int) -> float:
-    a, b = _plain_y(out[crop:-crop, crop:-crop]), _plain_y(gt[crop:-crop, crop:-crop])
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    kernel = cv2.getGaussianKernel(11, 1.5)
-    window = np.outer(kernel, kernel.transpose())
-    mu1 = cv2.filter2D(a, -1, window)[5:-5, 5:-5]
-    mu2 = cv2.filter2D(b, -1, window)[5:-5, 5:-5]
-    mu1_sq, mu2_sq, mu1_mu2 = mu1**2, mu2**2, mu1 * mu2
-    sigma1_sq = cv2.filter2D(a**2, -1, window)[5:-5, 5:-5] - mu1_sq
-    sigma2_sq = cv2.filter2D(b**2, -1, window)[5:-5, 5:-5] - mu2_sq
-    sigma12 = cv2.filter2D(a * b, -1, window)[5:-5, 5:-5] - mu1_mu2
-    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
-    return float(ssim_map.mean())
-
-
 def naive(net: torch.nn.Module, root: Path) -> Dict[str, Dict[str, float]]:
     """Read each pair with cv2, run the network, quantise, then score PSNR and SSIM one image at a time.
 
-    The metrics are written out here as BasicSR's ``calculate_psnr`` / ``calculate_ssim`` compute them (Y
-    channel, crop 4), independent of mcir's metric code, so the comparison also checks mcir's values.
+    The metrics are BasicSR's ``calculate_psnr`` / ``calculate_ssim`` written out step by step
+    (:mod:`mcir.metrics.reference`, not mcir's faster metric code), so the comparison also checks mcir's values.
     """
     scores = {}
     for hr_path in sorted((root / "HR").glob("*.png")):
@@ -98,7 +72,8 @@ def naive(net: torch.nn.Module, root: Path) -> Dict[str, Dict[str, float]]:
             y = net(x)
         out = (y[0].clamp(0, 1).permute(1, 2, 0).numpy()[..., ::-1] * 255.0).round().astype(np.uint8)
         gt = hr[: out.shape[0], : out.shape[1]]
-        scores[hr_path.stem] = {"psnr": _plain_psnr(out, gt, 4), "ssim": _plain_ssim(out, gt, 4)}
+        psnr, ssim = plain_psnr_ssim_y(out, gt, 4)
+        scores[hr_path.stem] = {"psnr": psnr, "ssim": ssim}
     return scores
 
 

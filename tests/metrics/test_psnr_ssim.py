@@ -11,6 +11,7 @@ from mcir.data.imresize import imresize, imresize_torch, modcrop
 from mcir.errors import DataError, OptionError, RegistryError
 from mcir.metrics import calculate_metric, calculate_psnr, calculate_psnr_ssim, calculate_ssim, psnr_ssim_torch
 from mcir.metrics.color import bgr2ycbcr, rgb2ycbcr, y_channel, y_channel_pt
+from mcir.metrics.reference import plain_psnr_ssim_y, plain_ssim_channel, plain_y
 from mcir.registry import METRIC_REGISTRY
 
 cv2 = pytest.importorskip("cv2")
@@ -206,26 +207,17 @@ def test_psnr_ssim_together_is_bit_identical_to_separate_calls(crop, y, round_y)
         calculate_psnr_ssim(sr, hr, -1)
 
 
-def _basicsr_ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two float64 channels written out as BasicSR's ``_ssim`` does (fresh arrays at every step)."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    kernel = cv2.getGaussianKernel(11, 1.5)
-    window = np.outer(kernel, kernel.transpose())
-    mu1 = cv2.filter2D(a, -1, window)[5:-5, 5:-5]
-    mu2 = cv2.filter2D(b, -1, window)[5:-5, 5:-5]
-    mu1_sq, mu2_sq, mu1_mu2 = mu1**2, mu2**2, mu1 * mu2
-    sigma1_sq = cv2.filter2D(a**2, -1, window)[5:-5, 5:-5] - mu1_sq
-    sigma2_sq = cv2.filter2D(b**2, -1, window)[5:-5, 5:-5] - mu2_sq
-    sigma12 = cv2.filter2D(a * b, -1, window)[5:-5, 5:-5] - mu1_mu2
-    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
-    return float(ssim_map.mean())
+def test_plain_y_is_basicsr_bgr2ycbcr():
+    img = np.random.default_rng(7).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    expected = (bgr2ycbcr(img.astype(np.float32) / 255.0, y_only=True) * 255.0).astype(np.float64)
+    np.testing.assert_array_equal(plain_y(img), expected)
 
 
-def test_ssim_is_bit_identical_to_the_written_out_basicsr_formula():
+def test_psnr_ssim_are_bit_identical_to_the_written_out_basicsr_formulas():
     for sr, _, hr, _ in _set5_x4_pairs(STEMS[:3]):
         a, b = sr[4:-4, 4:-4], hr[4:-4, 4:-4]
-        ya = (bgr2ycbcr(a.astype(np.float32) / 255.0, y_only=True) * 255.0).astype(np.float64)
-        yb = (bgr2ycbcr(b.astype(np.float32) / 255.0, y_only=True) * 255.0).astype(np.float64)
-        assert calculate_ssim(sr, hr, 4, test_y_channel=True) == _basicsr_ssim_channel(ya, yb)
-        per_channel = [_basicsr_ssim_channel(a[..., c].astype(np.float64), b[..., c].astype(np.float64)) for c in range(3)]
+        psnr, ssim = plain_psnr_ssim_y(sr, hr, 4)
+        assert calculate_psnr(sr, hr, 4, test_y_channel=True) == psnr
+        assert calculate_ssim(sr, hr, 4, test_y_channel=True) == ssim
+        per_channel = [plain_ssim_channel(a[..., c].astype(np.float64), b[..., c].astype(np.float64)) for c in range(3)]
         assert calculate_ssim(sr, hr, 4) == float(np.mean(per_channel))
