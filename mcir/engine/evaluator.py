@@ -191,12 +191,11 @@ class Evaluator:
             for i, stem in enumerate(stems):
                 per_image[stem] = {name: float(vals[i]) for name, vals in scores.items()}
         unsaved = []
-        if save:
-            for i, path in save:
-                if write:
-                    imwrite(imgs[i], path)
-                else:
-                    unsaved.append((path, imgs[i]))
+        for i, path in save:
+            if write:
+                imwrite(imgs[i], path)
+            else:
+                unsaved.append((path, imgs[i]))
         return per_image, unsaved
 
 

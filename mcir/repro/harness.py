@@ -56,13 +56,14 @@ def run_study(study: Study, echo: Callable[[str], None] = print) -> Results:
 
 def _training_time(results: Results) -> str:
     """A sentence with the training time the runs' logs record, in total and per method."""
-    per_method = {m: [r.get("train_seconds") for r in runs.values()] for m, runs in results.items()}
-    known = [t for times in per_method.values() for t in times if t is not None]
-    if not known:
+    per_method = {m: [r["train_seconds"] for r in runs.values() if r.get("train_seconds") is not None]
+                  for m, runs in results.items()}
+    per_method = {m: ts for m, ts in per_method.items() if ts}
+    if not per_method:
         return ""
-    parts = [f"{m} {sum(t for t in ts if t is not None) / 60 / max(1, sum(t is not None for t in ts)):.1f}"
-             for m, ts in per_method.items() if any(t is not None for t in ts)]
-    return (f"Training time in the runs' logs: {sum(known) / 60:.1f} min in all; mean per run (min): "
+    total = sum(sum(ts) for ts in per_method.values())
+    parts = [f"{m} {sum(ts) / len(ts) / 60:.1f}" for m, ts in per_method.items()]
+    return (f"Training time in the runs' logs: {total / 60:.1f} min in all; mean per run (min): "
             + ", ".join(parts) + ".")
 
 
