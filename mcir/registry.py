@@ -6,7 +6,7 @@ import difflib
 import importlib
 import inspect
 import typing
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from mcir.errors import OptionError, RegistryError
 
@@ -36,6 +36,8 @@ class Registry:
     def __init__(self, name: str):
         self.name = name
         self._obj_map: Dict[str, Any] = {}
+        self._hints: Dict[str, Mapping[str, Any]] = {}
+        self._relations: Dict[str, Tuple[Callable[..., None], ...]] = {}
 
     def _add(self, name: str, obj: Any) -> None:
         if name in self._obj_map:
@@ -47,20 +49,34 @@ class Registry:
             )
         self._obj_map[name] = obj
 
-    def register(self, obj: Any = None, name: Optional[str] = None) -> Any:
+    def register(
+        self,
+        obj: Any = None,
+        name: Optional[str] = None,
+        hints: Optional[Mapping[str, Any]] = None,
+        relations: Sequence[Callable[..., None]] = (),
+    ) -> Any:
         """Register ``obj`` under ``name`` (default: its ``__name__``).
 
         Use as ``@REG.register()``, ``@REG.register(name="Alias")`` or ``REG.register(obj)``.
-        """
-        if obj is not None:
-            self._add(name or obj.__name__, obj)
-            return obj
 
-        def deco(target: Any) -> Any:
-            self._add(name or target.__name__, target)
+        Args:
+            obj: The class or function (None: return a decorator).
+            name: Registry name.
+            hints: Option annotations that replace the signature's (for third-party classes whose
+                annotations say too little, e.g. ``{"lr": PositiveFloat}`` for torch optimizers).
+            relations: Checks between the option values of one section, ``check(section, key, file)``
+                raising OptionError (e.g. two lists of the same length).
+        """
+
+        def add(target: Any) -> Any:
+            key = name or target.__name__
+            self._add(key, target)
+            self._hints[key] = dict(hints or {})
+            self._relations[key] = tuple(relations)
             return target
 
-        return deco
+        return add(obj) if obj is not None else add
 
     def get(self, name: str) -> Any:
         """Return the object registered as ``name``; unknown names list the closest ones."""
@@ -71,6 +87,27 @@ class Registry:
                 f"unknown {self.name} '{name}'{hint} (registered: {', '.join(sorted(self._obj_map))})"
             )
         return self._obj_map[name]
+
+    def option_params(self, name: str) -> Optional[Dict[str, inspect.Parameter]]:
+        """Keyword arguments of ``name`` with the annotations option values are checked against.
+
+        Args:
+            name: Registered name.
+
+        Returns:
+            Parameter name -> ``inspect.Parameter`` (see :func:`signature_kwargs`), with the registration's
+            ``hints`` applied; None for callables without an inspectable signature (builtins).
+        """
+        try:
+            params = signature_kwargs(self.get(name))
+        except (TypeError, ValueError):
+            return None
+        hints = self._hints.get(name, {})
+        return {n: p.replace(annotation=hints[n]) if n in hints else p for n, p in params.items()}
+
+    def option_relations(self, name: str) -> Tuple[Callable[..., None], ...]:
+        """The cross-argument checks registered with ``name``."""
+        return self._relations.get(name, ())
 
     def list(self) -> List[str]:
         """Sorted registered names."""
@@ -125,7 +162,7 @@ def signature_kwargs(obj: Any) -> Dict[str, inspect.Parameter]:
     params = inspect.signature(obj).parameters
     try:
         # Modules using ``from __future__ import annotations`` store annotations as strings.
-        hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
+        hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj, include_extras=True)
     except Exception:  # noqa: BLE001 - unresolvable annotations only disable type checks
         hints = {}
     skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -136,54 +173,35 @@ def signature_kwargs(obj: Any) -> Dict[str, inspect.Parameter]:
     }
 
 
-def build_from_registry(
-    registry: Registry, cfg: Dict[str, Any], key: str = "", file: Optional[str] = None, **extra: Any
+def construct(
+    registry: Registry, cfg: Mapping[str, Any], key: str = "", file: Optional[str] = None, **extra: Any
 ) -> Any:
-    """Build ``registry.get(cfg['type'])(**rest_of_cfg, **extra)``, turning bad options into ``OptionError``.
+    """``registry.get(cfg['type'])(**rest_of_cfg, **extra)`` for a section the option schema has validated
+    (:func:`mcir.options.build_checked` checks a hand-written section first).
 
-    Unknown keyword arguments are reported as ``<key>.<kwarg>`` with the closest valid name; missing
-    required ones are listed; an ``OptionError`` raised by the constructor gets ``key`` prefixed.
+    The section is copied into plain dicts and lists first, so the object never shares (or changes) the
+    configuration. An ``OptionError`` raised by the constructor gets ``key`` prefixed to its key.
 
     Args:
         registry: Where to look up ``cfg['type']``.
-        cfg: Option section with ``type`` and constructor arguments. Not mutated.
-        key: Dotted option path of ``cfg`` (e.g. ``network_g``), for error messages.
-        file: Option file, for error messages.
-        extra: Arguments the caller supplies (not from the options, e.g. ``params`` of an optimizer).
+        cfg: Validated option section with ``type`` and constructor arguments.
+        key: Dotted option path of ``cfg`` (e.g. ``network_g``), for messages.
+        file: Option file, for messages.
+        extra: Arguments the caller supplies (e.g. ``params`` of an optimizer).
 
     Returns:
         The constructed object.
     """
-    if not isinstance(cfg, dict) or "type" not in cfg:
-        raise OptionError("needs a 'type'", file=file, key=key or None)
+    from mcir.options.frozen import thaw
+
+    if "type" not in cfg:
+        raise OptionError("missing 'type'", file=file, key=key or None)
+    kwargs = thaw({k: v for k, v in cfg.items() if k != "type"})
     try:
-        target = registry.get(cfg["type"])
-    except RegistryError as exc:
-        raise RegistryError(exc.message, file=file, key=f"{key}.type" if key else "type") from exc
-    kwargs = {k: v for k, v in cfg.items() if k != "type"}
-    try:
-        params = signature_kwargs(target)
-        takes_var_kwargs = any(
-            p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values()
-        )
-    except (TypeError, ValueError):  # builtins without a signature: let the call itself check
-        params, takes_var_kwargs = {}, True
-    if not takes_var_kwargs:
-        for name in kwargs:
-            if name not in params or name in extra:
-                close = difflib.get_close_matches(str(name), [p for p in params if p not in extra], n=1, cutoff=0.5)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise OptionError(
-                    f"{cfg['type']} has no argument '{name}'{hint}", file=file, key=f"{key}.{name}" if key else name
-                )
-    missing = [
-        n for n, p in params.items() if p.default is inspect.Parameter.empty and n not in kwargs and n not in extra
-    ]
-    if missing:
-        raise OptionError(f"{cfg['type']} needs argument(s): {', '.join(missing)}", file=file, key=key or None)
-    try:
-        return target(**kwargs, **extra)
+        return registry.get(cfg["type"])(**kwargs, **extra)
     except OptionError as exc:
         if key and exc.key and not exc.key.startswith(f"{key}."):
             raise OptionError(exc.message, file=exc.file or file, key=f"{key}.{exc.key}") from exc
+        if key and not exc.key:
+            raise OptionError(exc.message, file=exc.file or file, key=key) from exc
         raise

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Literal, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from mcir.archs.arch_util import ArchBase
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
@@ -306,15 +307,15 @@ class DehazeFormer(ArchBase):
 
     def __init__(
         self,
-        in_chans: int = 3,
-        out_chans: int = 4,
-        window_size: int = 8,
-        embed_dims: Sequence[int] = (24, 48, 96, 48, 24),
-        mlp_ratios: Sequence[float] = (2.0, 4.0, 4.0, 2.0, 2.0),
-        depths: Sequence[int] = (16, 16, 16, 8, 8),
-        num_heads: Sequence[int] = (2, 4, 6, 1, 1),
-        attn_ratio: Sequence[float] = (0.25, 0.5, 0.75, 0.0, 0.0),
-        conv_type: Sequence[str] = ("DWConv",) * 5,
+        in_chans: PositiveInt = 3,
+        out_chans: PositiveInt = 4,
+        window_size: PositiveInt = 8,
+        embed_dims: Sequence[PositiveInt] = (24, 48, 96, 48, 24),
+        mlp_ratios: Sequence[PositiveFloat] = (2.0, 4.0, 4.0, 2.0, 2.0),
+        depths: Sequence[NonNegativeInt] = (16, 16, 16, 8, 8),
+        num_heads: Sequence[PositiveInt] = (2, 4, 6, 1, 1),
+        attn_ratio: Sequence[Probability] = (0.25, 0.5, 0.75, 0.0, 0.0),
+        conv_type: Sequence[Literal["Conv", "DWConv"]] = ("DWConv",) * 5,
         unit_range_io: bool = True,
     ):
         super().__init__()

@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt
 from mcir.archs.arch_util import ArchBase, ResidualBlockNoBN, Upsample, make_layer
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
@@ -33,13 +34,13 @@ class EDSR(ArchBase):
 
     def __init__(
         self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        num_feat: int = 64,
-        num_block: int = 16,
-        upscale: int = 4,
+        num_in_ch: PositiveInt = 3,
+        num_out_ch: PositiveInt = 3,
+        num_feat: PositiveInt = 64,
+        num_block: NonNegativeInt = 16,
+        upscale: PositiveInt = 4,
         res_scale: float = 1.0,
-        img_range: float = 255.0,
+        img_range: PositiveFloat = 255.0,
         rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
     ):
         super().__init__()

@@ -7,6 +7,7 @@ from typing import List
 import torch
 from torch import nn
 
+from mcir.constraints import PositiveInt
 from mcir.archs.arch_util import ArchBase
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
@@ -123,7 +124,7 @@ class FFANet(ArchBase):
         input_norm: Normalise the input with the official RESIDE mean/std (see above).
     """
 
-    def __init__(self, gps: int = 3, blocks: int = 19, dim: int = 64, input_norm: bool = False):
+    def __init__(self, gps: PositiveInt = 3, blocks: PositiveInt = 19, dim: PositiveInt = 64, input_norm: bool = False):
         super().__init__()
         if gps < 1:
             raise OptionError(f"must be >= 1, got {gps}", key="gps")

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import StochasticDepth
 
+from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from mcir.archs.arch_util import ArchBase
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
@@ -213,18 +214,18 @@ class IDT(ArchBase):
 
     def __init__(
         self,
-        img_size: int = 128,
-        in_chans: int = 3,
-        embed_dim: int = 32,
-        depths: Sequence[int] = (3, 3, 2, 2, 1, 1, 2, 2, 3),
-        num_heads: Sequence[int] = (1, 2, 4, 8, 16, 16, 8, 4, 2),
-        win_size: int = 8,
-        mlp_ratio: float = 4.0,
+        img_size: PositiveInt = 128,
+        in_chans: PositiveInt = 3,
+        embed_dim: PositiveInt = 32,
+        depths: Sequence[NonNegativeInt] = (3, 3, 2, 2, 1, 1, 2, 2, 3),
+        num_heads: Sequence[PositiveInt] = (1, 2, 4, 8, 16, 16, 8, 4, 2),
+        win_size: PositiveInt = 8,
+        mlp_ratio: PositiveFloat = 4.0,
         qkv_bias: bool = True,
-        qk_scale: Optional[float] = None,
-        drop_path_rate: float = 0.1,
-        tile_overlap: int = 20,
-        tile_batch: int = 16,
+        qk_scale: Optional[PositiveFloat] = None,
+        drop_path_rate: Probability = 0.1,
+        tile_overlap: NonNegativeInt = 20,
+        tile_batch: PositiveInt = 16,
     ):
         super().__init__()
         _check_options(img_size, embed_dim, depths, num_heads, win_size, tile_overlap, tile_batch)

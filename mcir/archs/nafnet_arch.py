@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mcir.constraints import NonNegativeInt, PositiveInt
 from mcir.archs.arch_util import ArchBase
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
@@ -166,13 +167,13 @@ class NAFNet(ArchBase):
 
     def __init__(
         self,
-        img_channel: int = 3,
-        width: int = 16,
-        middle_blk_num: int = 1,
-        enc_blk_nums: Sequence[int] = (),
-        dec_blk_nums: Sequence[int] = (),
+        img_channel: PositiveInt = 3,
+        width: PositiveInt = 16,
+        middle_blk_num: NonNegativeInt = 1,
+        enc_blk_nums: Sequence[NonNegativeInt] = (),
+        dec_blk_nums: Sequence[NonNegativeInt] = (),
         tlc: bool = False,
-        train_size: Sequence[int] = (1, 3, 256, 256),
+        train_size: Tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt] = (1, 3, 256, 256),
     ):
         super().__init__()
         if len(enc_blk_nums) != len(dec_blk_nums):
@@ -258,12 +259,12 @@ class NAFNetLocal(NAFNet):
 
     def __init__(
         self,
-        img_channel: int = 3,
-        width: int = 16,
-        middle_blk_num: int = 1,
-        enc_blk_nums: Sequence[int] = (),
-        dec_blk_nums: Sequence[int] = (),
+        img_channel: PositiveInt = 3,
+        width: PositiveInt = 16,
+        middle_blk_num: NonNegativeInt = 1,
+        enc_blk_nums: Sequence[NonNegativeInt] = (),
+        dec_blk_nums: Sequence[NonNegativeInt] = (),
         tlc: bool = True,
-        train_size: Sequence[int] = (1, 3, 256, 256),
+        train_size: Tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt] = (1, 3, 256, 256),
     ):
         super().__init__(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums, tlc, train_size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from mcir.constraints import PositiveInt
 from mcir.archs.arch_util import ArchBase
 from mcir.data.imresize import imresize_torch
 from mcir.errors import OptionError
@@ -31,7 +32,7 @@ class Bicubic(ArchBase):
 
     requires_training = False
 
-    def __init__(self, upscale: int = 4, num_in_ch: int = 3, num_out_ch: int = 3):
+    def __init__(self, upscale: PositiveInt = 4, num_in_ch: PositiveInt = 3, num_out_ch: PositiveInt = 3):
         super().__init__()
         _check_channels(num_in_ch, num_out_ch)
         if int(upscale) != upscale or upscale < 1:
@@ -64,7 +65,7 @@ class Identity(ArchBase):
 
     requires_training = False
 
-    def __init__(self, upscale: int = 1, num_in_ch: int = 3, num_out_ch: int = 3):
+    def __init__(self, upscale: PositiveInt = 1, num_in_ch: PositiveInt = 3, num_out_ch: PositiveInt = 3):
         super().__init__()
         _check_channels(num_in_ch, num_out_ch)
         if upscale != 1:

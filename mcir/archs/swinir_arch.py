@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Literal, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from mcir.archs.arch_util import ArchBase, Upsample
 from mcir.archs.swin_blocks import SwinTransformerBlock
 from mcir.errors import DataError, OptionError
@@ -136,26 +137,26 @@ class SwinIR(ArchBase):
 
     def __init__(
         self,
-        img_size: Union[int, Sequence[int]] = 64,
-        patch_size: int = 1,
-        in_chans: int = 3,
-        embed_dim: int = 96,
-        depths: Sequence[int] = (6, 6, 6, 6),
-        num_heads: Sequence[int] = (6, 6, 6, 6),
-        window_size: int = 7,
-        mlp_ratio: float = 4.0,
+        img_size: Union[PositiveInt, Tuple[PositiveInt, PositiveInt]] = 64,
+        patch_size: PositiveInt = 1,
+        in_chans: PositiveInt = 3,
+        embed_dim: PositiveInt = 96,
+        depths: Sequence[NonNegativeInt] = (6, 6, 6, 6),
+        num_heads: Sequence[PositiveInt] = (6, 6, 6, 6),
+        window_size: PositiveInt = 7,
+        mlp_ratio: PositiveFloat = 4.0,
         qkv_bias: bool = True,
-        qk_scale: Optional[float] = None,
-        drop_rate: float = 0.0,
-        attn_drop_rate: float = 0.0,
-        drop_path_rate: float = 0.1,
+        qk_scale: Optional[PositiveFloat] = None,
+        drop_rate: Probability = 0.0,
+        attn_drop_rate: Probability = 0.0,
+        drop_path_rate: Probability = 0.1,
         ape: bool = False,
         patch_norm: bool = True,
         use_checkpoint: bool = False,
-        upscale: int = 2,
-        img_range: float = 1.0,
-        upsampler: Optional[str] = "",
-        resi_connection: str = "1conv",
+        upscale: PositiveInt = 2,
+        img_range: PositiveFloat = 1.0,
+        upsampler: Optional[Literal["", "pixelshuffle", "pixelshuffledirect", "nearest+conv"]] = "",
+        resi_connection: Literal["1conv", "3conv"] = "1conv",
     ):
         super().__init__()
         upsampler = upsampler or ""

@@ -24,7 +24,7 @@ exact even mid-epoch) and ``persistent_workers=True`` (workers keep their RNG ac
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -115,6 +115,7 @@ def build_dataloader(
     dataset_enlarge_ratio: int = 1,
     use_shuffle: bool = True,
     pin_memory: bool = False,
+    prefetch_factor: Optional[int] = None,
     seed: int = 0,
     persistent_workers: bool = False,
     num_replicas: int = 1,
@@ -134,6 +135,7 @@ def build_dataloader(
         dataset_enlarge_ratio: Repeats of the dataset per training epoch.
         use_shuffle: Shuffle training samples.
         pin_memory: Pin batches in page-locked memory.
+        prefetch_factor: Batches each worker loads ahead (None: torch's default; needs workers).
         seed: Base seed of the sample order and the worker seeds.
         persistent_workers: Keep workers alive between epochs (breaks exact per-epoch reseeding).
         num_replicas: Processes sharing the data (distributed training).
@@ -142,19 +144,17 @@ def build_dataloader(
     Returns:
         The DataLoader (its ``sampler`` is the :class:`EnlargedSampler` in training).
     """
-    if isinstance(num_worker_per_gpu, bool) or not isinstance(num_worker_per_gpu, int) or num_worker_per_gpu < 0:
-        raise OptionError(f"must be an integer >= 0, got {num_worker_per_gpu!r}", key="num_worker_per_gpu")
-    workers = {
+    workers: Dict[str, Any] = {
         "num_workers": num_worker_per_gpu,
         "pin_memory": pin_memory,
         "persistent_workers": persistent_workers and num_worker_per_gpu > 0,
     }
+    if prefetch_factor is not None and num_worker_per_gpu > 0:
+        workers["prefetch_factor"] = prefetch_factor
     generator = torch.Generator().manual_seed(int(seed))
     if phase != "train":
         shard = range(rank, len(dataset), num_replicas) if num_replicas > 1 else None
         return DataLoader(dataset, batch_size=1, shuffle=False, sampler=shard, generator=generator, **workers)
-    if isinstance(batch_size_per_gpu, bool) or not isinstance(batch_size_per_gpu, int) or batch_size_per_gpu < 1:
-        raise OptionError(f"must be an integer >= 1, got {batch_size_per_gpu!r}", key="batch_size_per_gpu")
     sampler = EnlargedSampler(dataset, dataset_enlarge_ratio, seed, shuffle=use_shuffle, num_replicas=num_replicas,
                               rank=rank, generator=generator)
     if len(sampler) < batch_size_per_gpu:

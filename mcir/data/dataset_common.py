@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -16,6 +16,10 @@ from mcir.utils.img_util import bgr2y
 
 PHASES = ("train", "val", "test")
 COLORS = (None, "rgb", "gray", "y")
+#: The ``color`` option of the datasets (None: as the files are).
+Color = Literal["rgb", "gray", "y"]
+#: The ``phase`` a dataset is built for (set by the loader, not by options).
+Phase = Literal["train", "val", "test"]
 NO_IMAGES = "no images (png, jpg, jpeg, bmp, tif, tiff) in folder"
 
 

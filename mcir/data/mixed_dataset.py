@@ -8,10 +8,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch.utils.data import Dataset
 
+from mcir.constraints import NonNegativeFloat, NonNegativeInt, PositiveInt
+from mcir.data.dataset_common import Phase
 from mcir.errors import OptionError
 from mcir.registry import DATASET_REGISTRY
 
-Weights = Union[Mapping[str, float], Sequence[float], None]
+Weights = Union[Mapping[str, NonNegativeFloat], Sequence[NonNegativeFloat], None]
 
 
 def apportion(total: int, weights: Sequence[float]) -> List[int]:
@@ -64,10 +66,10 @@ class MixedDataset(Dataset):
         self,
         datasets: Dict[str, Dict[str, Any]],
         weights: Weights = None,
-        length: Optional[int] = None,
-        seed: int = 0,
-        phase: str = "train",
-        scale: int = 1,
+        length: Optional[PositiveInt] = None,
+        seed: NonNegativeInt = 0,
+        phase: Phase = "train",
+        scale: PositiveInt = 1,
         name: str = "",
     ):
         super().__init__()
@@ -197,14 +199,6 @@ class MixedDataset(Dataset):
         if "name" in sample:
             sample["name"] = f"{self.tasks[task]}/{sample['name']}"
         return sample
-
-    @classmethod
-    def option_fields(cls) -> Dict[str, Any]:
-        """Option-schema specs of arguments the signature cannot describe: each task is a dataset section."""
-        from mcir.options_defaults import sub_dataset_spec
-        from mcir.options_schema import MapOf
-
-        return {"datasets": MapOf(sub_dataset_spec())}
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{t}: {c}" for t, c in zip(self.tasks, self.counts))

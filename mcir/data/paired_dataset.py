@@ -7,13 +7,16 @@ each DataLoader worker gets seeded by the loader; the dataset itself keeps no RN
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Literal, Mapping, Optional, Tuple
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from mcir.constraints import PositiveInt
 from mcir.data.dataset_common import (
+    Color,
     NO_IMAGES,
+    Phase,
     backend_config,
     check_folder,
     check_patch_options,
@@ -26,6 +29,7 @@ from mcir.data.file_backends import build_backend
 from mcir.data.imresize import imresize, modcrop
 from mcir.data.meta_info import read_meta_info
 from mcir.data.pairing import Pairing, check_pairing_option, find_pairs, list_images
+from mcir.data.pairing_rules import PAIRING_CHOICES
 from mcir.data.transforms import augment, crop_gt_to_lq, paired_random_crop, random_crop
 from mcir.errors import DataError, OptionError
 from mcir.registry import DATASET_REGISTRY
@@ -89,18 +93,18 @@ class PairedImageDataset(Dataset):
         self,
         dataroot_gt: str,
         dataroot_lq: Optional[str] = None,
-        phase: str = "train",
-        scale: int = 1,
-        io_backend: Optional[dict] = None,
+        phase: Phase = "train",
+        scale: PositiveInt = 1,
+        io_backend: Optional[Mapping[str, Any]] = None,
         meta_info_file: Optional[str] = None,
         filename_tmpl: str = "{}",
-        gt_size: Optional[int] = None,
+        gt_size: Optional[PositiveInt] = None,
         use_hflip: bool = False,
         use_rot: bool = False,
-        lq_from_gt: Optional[str] = None,
+        lq_from_gt: Optional[Literal["bicubic"]] = None,
         name: str = "",
-        color: Optional[str] = None,
-        pairing: str = "auto",
+        color: Optional[Color] = None,
+        pairing: Literal[PAIRING_CHOICES] = "auto",
     ):
         super().__init__()
         self._check_options(dataroot_lq, phase, scale, filename_tmpl, gt_size, lq_from_gt, color)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mcir.constraints import NonNegativeInt, PositiveInt
 from mcir.data.dataset_common import (
+    Color,
+    Phase,
     backend_config,
     check_folder,
     check_patch_options,
@@ -84,16 +87,16 @@ class SyntheticDegradationDataset(Dataset):
         self,
         dataroot_gt: str,
         degradations: List[Dict[str, Any]],
-        phase: str = "train",
-        scale: int = 1,
-        io_backend: Optional[dict] = None,
+        phase: Phase = "train",
+        scale: PositiveInt = 1,
+        io_backend: Optional[Mapping[str, Any]] = None,
         meta_info_file: Optional[str] = None,
-        gt_size: Optional[int] = None,
+        gt_size: Optional[PositiveInt] = None,
         use_hflip: bool = False,
         use_rot: bool = False,
         name: str = "",
-        color: Optional[str] = None,
-        seed: int = 0,
+        color: Optional[Color] = None,
+        seed: NonNegativeInt = 0,
     ):
         super().__init__()
         self._check_options(phase, scale, gt_size, color, seed)

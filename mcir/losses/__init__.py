@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Mapping, Optional
 
 from torch import nn
 
@@ -12,28 +12,23 @@ from mcir.losses import (  # noqa: F401
     perceptual_loss,
     pixel_loss,
     psnr_loss,
-    spn_loss,
     ssim_loss,
     vgg_features,
 )
-from mcir.registry import LOSS_REGISTRY, build_from_registry
+from mcir.registry import LOSS_REGISTRY, construct
 
 __all__ = ["LOSS_REGISTRY", "build_loss"]
 
 
-def build_loss(cfg: Dict[str, Any], key: str, file: Optional[str] = None) -> nn.Module:
-    """Build the loss described by an option section.
+def build_loss(cfg: Mapping[str, Any], key: str, file: Optional[str] = None) -> nn.Module:
+    """Build the loss of a validated option section (``mcir.options.build_checked`` checks a hand-written one).
 
     Args:
         cfg: Section with ``type`` (a registered loss name) and constructor arguments. Not mutated.
-        key: Dotted option path of the section (``train.pixel_opt``), used in error messages.
-        file: Option file, for error messages.
+        key: Dotted option path of the section (``train.pixel_opt``), for messages.
+        file: Option file, for messages.
 
     Returns:
         The constructed loss module.
-
-    Raises:
-        OptionError: Unknown type, unknown/missing argument (naming the closest valid one), or a
-            value the loss rejects (e.g. ``train.pixel_opt.reduction``).
     """
-    return build_from_registry(LOSS_REGISTRY, cfg, key, file=file)
+    return construct(LOSS_REGISTRY, cfg, key, file)

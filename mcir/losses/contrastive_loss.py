@@ -5,7 +5,7 @@ Both are ratio losses on frozen VGG features: for each layer ``l`` with weight `
 output (anchor), ``p_j`` the positives, ``n_k`` the negatives, ``D`` the mean absolute difference and
 ``ω_k`` = 1/K (plain) or curricular weights. Minimising it pulls the output towards the positives and
 pushes it from the negatives. MCIR's own term (negatives = the model's history) is
-:class:`mcir.losses.spn_loss.SPNLoss`; these are the sample-contrastive methods it is compared with
+:class:`mcir.method.eq2_4_spn.SPNLoss`; these are the sample-contrastive methods it is compared with
 (the paper's Table 5).
 """
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 
 from mcir.errors import OptionError
 
 REDUCTIONS = ("none", "mean", "sum")
+#: The ``reduction`` option of the losses.
+Reduction = Literal["none", "mean", "sum"]
 
 
 def check_reduction(reduction: str) -> str:

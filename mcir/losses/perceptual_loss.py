@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Literal, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from mcir.constraints import NonNegativeFloat
 from mcir.errors import OptionError
-from mcir.losses.vgg_features import VGGFeatureExtractor
+from mcir.losses.vgg_features import VGGFeatureExtractor, VGGType
 from mcir.registry import LOSS_REGISTRY
 
 _CRITERIA = ("l1", "l2", "fro")
@@ -56,15 +57,15 @@ class PerceptualLoss(nn.Module):
 
     def __init__(
         self,
-        layer_weights: Mapping[str, float],
-        vgg_type: str = "vgg19",
+        layer_weights: Mapping[str, NonNegativeFloat],
+        vgg_type: VGGType = "vgg19",
         use_input_norm: bool = True,
         range_norm: bool = False,
-        perceptual_weight: float = 1.0,
-        style_weight: float = 0.0,
-        criterion: str = "l1",
+        perceptual_weight: NonNegativeFloat = 1.0,
+        style_weight: NonNegativeFloat = 0.0,
+        criterion: Literal["l1", "l2", "fro"] = "l1",
         vgg_weights: Union[str, Path] = "imagenet",
-        reduction: str = "mean",
+        reduction: Literal["mean", "sum"] = "mean",
     ):
         super().__init__()
         if criterion not in _CRITERIA:

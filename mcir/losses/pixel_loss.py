@@ -7,8 +7,9 @@ from typing import Optional
 import torch
 from torch import nn
 
+from mcir.constraints import NonNegativeFloat, PositiveFloat
 from mcir.errors import OptionError
-from mcir.losses.loss_util import check_reduction, weight_reduce_loss
+from mcir.losses.loss_util import Reduction, check_reduction, weight_reduce_loss
 from mcir.registry import LOSS_REGISTRY
 
 
@@ -20,7 +21,7 @@ class _PixelLoss(nn.Module):
         reduction: ``'none'``, ``'mean'`` or ``'sum'``.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean"):
+    def __init__(self, loss_weight: NonNegativeFloat = 1.0, reduction: Reduction = "mean"):
         super().__init__()
         self.loss_weight = float(loss_weight)
         self.reduction = check_reduction(reduction)
@@ -90,7 +91,7 @@ class CharbonnierLoss(_PixelLoss):
         eps: Added under the square root (BasicSR's convention: not squared).
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean", eps: float = 1e-12):
+    def __init__(self, loss_weight: NonNegativeFloat = 1.0, reduction: Reduction = "mean", eps: PositiveFloat = 1e-12):
         super().__init__(loss_weight, reduction)
         if eps <= 0:
             raise OptionError(f"must be > 0, got {eps!r}", key="eps")

@@ -7,8 +7,9 @@ import math
 import torch
 from torch import nn
 
+from mcir.constraints import NonNegativeFloat
 from mcir.errors import OptionError
-from mcir.losses.loss_util import check_reduction
+from mcir.losses.loss_util import Reduction, check_reduction
 from mcir.registry import LOSS_REGISTRY
 
 #: ITU-R BT.601 RGB -> Y weights for [0, 1] inputs and 8-bit output, as in NAFNet's loss.
@@ -29,7 +30,7 @@ class PSNRLoss(nn.Module):
         toY: Compare the BT.601 luma ``(65.481·R + 128.553·G + 24.966·B + 16) / 255`` of RGB inputs instead.
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean", toY: bool = False):
+    def __init__(self, loss_weight: NonNegativeFloat = 1.0, reduction: Reduction = "mean", toY: bool = False):
         super().__init__()
         self.loss_weight = float(loss_weight)
         self.reduction = check_reduction(reduction)

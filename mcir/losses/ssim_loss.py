@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from typing import Literal
+
 from torch import Tensor, nn
 
+from mcir.constraints import NonNegativeFloat, PositiveFloat, PositiveInt
 from mcir.errors import OptionError
-from mcir.losses.loss_util import check_reduction
+from mcir.losses.loss_util import Reduction, check_reduction
 from mcir.registry import LOSS_REGISTRY
 
 _PADDINGS = ("valid", "zeros")
@@ -88,13 +91,13 @@ class SSIMLoss(nn.Module):
 
     def __init__(
         self,
-        loss_weight: float = 1.0,
-        reduction: str = "mean",
-        window_size: int = 11,
-        sigma: float = 1.5,
-        data_range: float = 1.0,
-        padding: str = "valid",
-        form: str = "one_minus",
+        loss_weight: NonNegativeFloat = 1.0,
+        reduction: Reduction = "mean",
+        window_size: PositiveInt = 11,
+        sigma: PositiveFloat = 1.5,
+        data_range: PositiveFloat = 1.0,
+        padding: Literal["valid", "zeros"] = "valid",
+        form: Literal["one_minus", "negative"] = "one_minus",
     ):
         super().__init__()
         if window_size < 1 or window_size % 2 == 0:

@@ -6,7 +6,7 @@ import difflib
 import pickle
 import warnings
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, List, Literal, Mapping, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +20,8 @@ _BLOCK_DEPTHS: Dict[str, Tuple[int, ...]] = {
     "vgg19": (2, 2, 4, 4, 4),
 }
 _BLOCK_CHANNELS: Tuple[int, ...] = (64, 128, 256, 512, 512)
+#: The ``vgg_type`` option of the VGG-based losses.
+VGGType = Literal["vgg16", "vgg19"]
 
 # torchvision's ImageNet weights: file names are the ones torch.hub caches under <hub dir>/checkpoints.
 _IMAGENET_URLS: Dict[str, str] = {

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mcir.constraints import NonNegativeInt
 from mcir.errors import DataError, OptionError
 from mcir.metrics.color import y_channel, y_channel_pt
 from mcir.registry import METRIC_REGISTRY
@@ -84,7 +85,7 @@ def _prepare(
 def calculate_psnr(
     img: np.ndarray,
     img2: np.ndarray,
-    crop_border: int,
+    crop_border: NonNegativeInt,
     input_order: str = "HWC",
     test_y_channel: bool = False,
     round_y: bool = False,
@@ -159,7 +160,7 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray) -> float:
 def calculate_ssim(
     img: np.ndarray,
     img2: np.ndarray,
-    crop_border: int,
+    crop_border: NonNegativeInt,
     input_order: str = "HWC",
     test_y_channel: bool = False,
     round_y: bool = False,
@@ -193,7 +194,7 @@ def _ssim_prepared(a: np.ndarray, b: np.ndarray) -> float:
 def calculate_psnr_ssim(
     img: np.ndarray,
     img2: np.ndarray,
-    crop_border: int,
+    crop_border: NonNegativeInt,
     input_order: str = "HWC",
     test_y_channel: bool = False,
     round_y: bool = False,
