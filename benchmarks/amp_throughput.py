@@ -1,7 +1,7 @@
 """Training throughput with AMP off vs bf16 (and fp16 on request), and the time to auto-resume vs a fresh start.
 
 1. Throughput: EDSR-light x4 (64 features, 16 blocks), batch 16, LR patch 48, Adam, L1, on the CPU;
-   ``RestorationModel.train_step`` with ``amp: off`` and ``amp: bf16`` side by side on the same in-memory
+   ``TrainStep`` (RestorationModel) with ``amp: off`` and ``amp: bf16`` side by side on the same in-memory
    T91 batches, timed interleaved; medians give s/step and images/s.
 2. Start-up: ``mcir/train.py`` with the same network and batch on the bundled T91 images (GT crops of 64,
    the demo's, since the smallest T91 images are 78x78), from process start to the log line of the first training
@@ -34,19 +34,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import median_times, t91_pairs  # noqa: E402
 from mcir.archs.edsr_arch import EDSR  # noqa: E402
-from mcir.engine.optim_step import OptimStep  # noqa: E402
+from mcir.core.optim_step import OptimStep  # noqa: E402
 from mcir.losses.pixel_loss import L1Loss  # noqa: E402
+from mcir.engine.train_step import TrainStep  # noqa: E402
 from mcir.models.restoration_model import RestorationModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 _ITER_RE = re.compile(r"\biter (\d+)\]")
 
 
-def _model(amp: str) -> RestorationModel:
+def _model(amp: str) -> TrainStep:
     torch.manual_seed(0)
     net = EDSR(num_feat=64, num_block=16, upscale=4)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.99))
-    return RestorationModel(net, torch.device("cpu"), L1Loss(), OptimStep(opt, net.parameters(), amp=amp))
+    return TrainStep(RestorationModel(net, L1Loss()), OptimStep(opt, net.parameters(), amp=amp), torch.device("cpu"))
 
 
 def throughput(modes: List[str], batch: int, patch: int, steps: int, repeats: int) -> Dict[str, float]:
@@ -70,7 +71,7 @@ def throughput(modes: List[str], batch: int, patch: int, steps: int, repeats: in
     def run(mode: str) -> None:
         for _ in range(steps):
             counters[mode] += 1
-            models[mode].train_step(data, counters[mode])
+            models[mode](data, counters[mode])
 
     for m in modes:
         run(m)  # warm-up: oneDNN primitives, allocator
@@ -137,7 +138,7 @@ def resume_startup(batch: int, repeats: int) -> Dict[str, float]:
     Returns:
         ``fresh_s``, ``resume_s``, ``state_mb`` and ``load_state_s`` (in-process load + checks of the state).
     """
-    from mcir.engine.checkpoint import load_training_state
+    from mcir.core.checkpoint_io import load_training_state
 
     tmp = Path(tempfile.mkdtemp(prefix="mcir_amp_bench_"))
     try:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import median_times  # noqa: E402
 from mcir.archs.edsr_arch import EDSR  # noqa: E402
 from mcir.archs.simple_arch import Bicubic  # noqa: E402
-from mcir.engine.checkpoint import atomic_save  # noqa: E402
+from mcir.core.checkpoint_io import atomic_save  # noqa: E402
 from mcir.metrics.reference import plain_psnr_ssim_y  # noqa: E402
 from mcir.options import load_options  # noqa: E402
 from mcir.test import evaluate_all  # noqa: E402

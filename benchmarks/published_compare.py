@@ -1,4 +1,4 @@
-"""Published MCIR (Aitical/MCLIR SRNegModel_Multi.optimize_parameters) vs mcir MCIRModel.train_step, one process.
+"""Published MCIR (Aitical/MCLIR SRNegModel_Multi.optimize_parameters) vs mcir's MCIRModel TrainStep, one process.
 
 EDSR-light x4 (64 feat, 16 blocks), batch 16, LR 48 / HR 192, N = 4 negatives (neg_iter 100/200/500/1000,
 neg_decay 0.1, neg_start 0.1), VGG16 relu1_2/relu2_2/relu3_3 = 0.2/0.3/0.5, lambda = perceptual_weight = 1e-4,
@@ -8,8 +8,8 @@ Variants (all timed interleaved in this one process, after one warm-up step each
   published_spn      SRNegModel_Multi (MCLIR) with pixel_opt L1 + perceptual_opt PerceptualLoss
   published_l1       plain BasicSR SRModel (MCLIR's copy), L1 only
   published_neg_l1   SRNegModel_Multi without perceptual_opt (L1 + the 4 no-grad negative forwards it still runs)
-  mcir_spn           mcir MCIRModel.train_step   (benchmarks/spn_step.py build("spn"))
-  mcir_baseline      mcir RestorationModel.train_step (build("baseline"))
+  mcir_spn           mcir MCIRModel TrainStep   (benchmarks/spn_step.py build("spn"))
+  mcir_baseline      mcir RestorationModel TrainStep (build("baseline"))
 
 Peak RSS: VmHWM of a fresh child process per variant (`--child VARIANT`: imports, batch, build, 2 steps).
 `--check`: numerical check that the published and mcir negative terms agree given identical weights.
@@ -128,11 +128,11 @@ def build(kind: str):
         m = SRModel(opt)
         return m, lambda batch, it: (m.feed_data(batch), m.optimize_parameters(it))
     if kind == "mcir_spn":
-        m = mcir_build("spn")
-        return m, lambda batch, it: m.train_step(batch, it)
+        step = mcir_build("spn")
+        return step.model, step
     if kind == "mcir_baseline":
-        m = mcir_build("baseline")
-        return m, lambda batch, it: m.train_step(batch, it)
+        step = mcir_build("baseline")
+        return step.model, step
     raise ValueError(kind)
 
 
@@ -166,10 +166,10 @@ def check(batch) -> dict:
     mc, _ = build("mcir_spn")
     pub, _ = build("published_spn")
     pub.net_g.load_state_dict(mc.net_g.state_dict())
-    for pn, mn in zip(pub.net_g_neg, mc.neg_bank.negatives):
+    for pn, mn in zip(pub.net_g_neg, mc.negatives.negatives):
         pn.load_state_dict(mn.module.state_dict())
     pub_convs = [m for m in pub.cri_perceptual.vgg.vgg_net if isinstance(m, torch.nn.Conv2d)]
-    mc_convs = [m for m in mc.neg_loss.vgg.features if isinstance(m, torch.nn.Conv2d)]
+    mc_convs = [m for m in mc.spn.vgg.features if isinstance(m, torch.nn.Conv2d)]
     assert len(pub_convs) == len(mc_convs) == 7
     with torch.no_grad():
         for a, b in zip(pub_convs, mc_convs):
@@ -181,8 +181,8 @@ def check(batch) -> dict:
         negs_p = [n(lq) for n in pub.net_g_neg]
         l_neg_p = sum(pub.cri_perceptual(out_p, n)[0] for n in negs_p) / len(negs_p)  # = lambda * mean distance
         out_m = mc.net_g(lq)
-        negs_m = mc.neg_bank(lq)
-        l_neg_m = mc.neg_lambda * mc.neg_loss.distance(out_m, negs_m)
+        negs_m = mc.negatives(lq)
+        l_neg_m = mc.neg_lambda * mc.spn.distance(out_m, negs_m)
     return {
         "max_abs_diff_output": float((out_p - out_m).abs().max()),
         "max_abs_diff_negatives": float(max((a - b).abs().max() for a, b in zip(negs_p, negs_m))),

@@ -1,12 +1,12 @@
-"""SPN training-step cost: mcir's MCIRModel step vs its compute floor, the published style and plain L1.
+"""SPN training-step cost: mcir's MCIRModel TrainStep vs its compute floor, the published style and plain L1.
 
 EDSR-light x4 (64 features, 16 blocks), batch 16, LR patch 48 (HR 192), N = 4 negatives, VGG16 up to
 relu3_3, Adam, on the CPU. Times are medians of interleaved repeats in one run; peak RSS is measured in a
 fresh child process per variant (2 steps each). The VGG is random-initialised (the speed is the same as
 with ImageNet weights, which cannot be downloaded offline).
 
-* ``baseline``: one L1 step (RestorationModel.train_step).
-* ``spn``: one MCIRModel.train_step (negatives under inference mode, φ(out) once, all negatives' VGG in
+* ``baseline``: one L1 step (TrainStep of RestorationModel).
+* ``spn``: one TrainStep of MCIRModel (negatives under inference mode, φ(out) once, all negatives' VGG in
   one batched no-grad call).
 * ``floor``: baseline step + N negative forwards + one VGG forward over the (N+1)·B images + one VGG
   backward over B images, each timed alone.
@@ -37,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import median_times, t91_pairs  # noqa: E402
 from mcir.archs.edsr_arch import EDSR  # noqa: E402
-from mcir.engine.negative_bank import NegativeBank  # noqa: E402
-from mcir.engine.optim_step import OptimStep  # noqa: E402
+from mcir.method.eq1_negatives import NegativeBank  # noqa: E402
+from mcir.core.optim_step import OptimStep  # noqa: E402
 from mcir.losses.pixel_loss import L1Loss  # noqa: E402
-from mcir.losses.spn_loss import SPNLoss  # noqa: E402
+from mcir.method.eq2_4_spn import SPNLoss  # noqa: E402
+from mcir.engine.train_step import TrainStep  # noqa: E402
 from mcir.models.mcir_model import MCIRModel  # noqa: E402
 from mcir.models.restoration_model import RestorationModel  # noqa: E402
 
@@ -56,19 +57,18 @@ def real_batch(batch: int) -> Dict[str, torch.Tensor]:
     return {k: torch.stack([it[k] for it in items]) for k in ("lq", "gt")}
 
 
-def build(kind: str) -> RestorationModel:
-    """A fresh model of the given kind (same seed, same weights)."""
+def build(kind: str) -> TrainStep:
+    """A fresh training step of the given kind (same seed, same weights)."""
     torch.manual_seed(0)
     net = EDSR(num_feat=64, num_block=16, upscale=4)
-    parts = dict(net_g=net, device=torch.device("cpu"), pixel_loss=L1Loss(),
-                 optim_step=OptimStep(torch.optim.Adam(net.parameters(), lr=1e-4), net.parameters()))
+    optim = OptimStep(torch.optim.Adam(net.parameters(), lr=1e-4), net.parameters())
     if kind == "baseline":
-        return RestorationModel(**parts)
+        return TrainStep(RestorationModel(net, L1Loss()), optim, torch.device("cpu"))
     precision = "bf16" if kind == "spn_bf16" else "fp32"
     bank = NegativeBank(net, steps=[100, 200, 500, 1000], decay=0.1, init="blend", precision=precision)
     loss = SPNLoss(loss_weight=LAMBDA, vgg_weights="random")
     cls = PublishedStyleModel if kind == "published" else MCIRModel
-    return cls(neg_bank=bank, neg_loss=loss, **parts)
+    return TrainStep(cls(net, negatives=bank, spn=loss, pixel_loss=L1Loss()), optim, torch.device("cpu"))
 
 
 class PublishedStyleModel(MCIRModel):
@@ -80,29 +80,29 @@ class PublishedStyleModel(MCIRModel):
         """L_rec − λ·(1/N)·Σ_i PerceptualLoss(output, neg_i), with VGG(output) recomputed for every i."""
         l_rec = self.pixel_loss(output, gt)
         with torch.no_grad():
-            negatives = [neg.module(lq) for neg in self.neg_bank.negatives]
+            negatives = [neg.module(lq) for neg in self.negatives.negatives]
         l_neg = 0.0
         for neg in negatives:
-            f_out = self.neg_loss.vgg(output)
-            f_neg = self.neg_loss.vgg(neg)
+            f_out = self.spn.vgg(output)
+            f_neg = self.spn.vgg(neg)
             l_neg = l_neg + sum(w * (f_out[k] - f_neg[k].detach()).abs().mean()
-                                for k, w in self.neg_loss.layer_weights.items())
+                                for k, w in self.spn.layer_weights.items())
         l_neg = l_neg / len(negatives)
         return l_rec - self.neg_lambda * l_neg, {"l_rec": l_rec.detach()}
 
 
 def floor_parts(batch: Dict[str, torch.Tensor]) -> Dict[str, Callable[[], None]]:
     """Each piece of the SPN step's unavoidable work, as separately timed functions."""
-    model = build("spn")
+    model = build("spn").model
     lq = batch["lq"]
     with torch.no_grad():
         out = model.net_g(lq)
-    negs = model.neg_bank(lq)
-    vgg = model.neg_loss.vgg
+    negs = model.negatives(lq)
+    vgg = model.spn.vgg
     all_imgs = torch.cat([out, negs.flatten(0, 1)])
 
     def neg_forwards() -> None:
-        model.neg_bank(lq)
+        model.negatives(lq)
 
     def vgg_forward() -> None:
         with torch.no_grad():
@@ -128,7 +128,7 @@ def child(kind: str, batch_size: int) -> None:
     batch = real_batch(batch_size)
     model = build(kind)
     for it in (1, 2):
-        model.train_step(batch, it)
+        model(batch, it)
     status = Path("/proc/self/status").read_text()
     kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
     print(kib / 1024)
@@ -159,7 +159,7 @@ def main() -> None:
     def runner(kind: str) -> Callable[[], None]:
         def run() -> None:
             step[kind] += 1
-            models[kind].train_step(batch, step[kind])
+            models[kind](batch, step[kind])
         return run
 
     parts = floor_parts(batch)

@@ -43,7 +43,7 @@ def child(args: argparse.Namespace) -> Dict[str, float]:
     import torch
 
     from mcir.archs.edsr_arch import EDSR
-    from mcir.engine.inference import restore
+    from mcir.core.inference import restore
 
     torch.manual_seed(0)
     net = EDSR(num_feat=args.feat, num_block=args.blocks, upscale=args.scale).eval()

@@ -23,11 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import median_times, t91_pairs  # noqa: E402
 from mcir.archs.edsr_arch import EDSR  # noqa: E402
 from mcir.data import EnlargedSampler  # noqa: E402
-from mcir.engine.checkpoint import Checkpointer  # noqa: E402
+from mcir.engine.checkpointer import Checkpointer  # noqa: E402
 from mcir.engine.logger import TensorBoardWriter  # noqa: E402
-from mcir.engine.optim_step import OptimStep  # noqa: E402
+from mcir.core.optim_step import OptimStep  # noqa: E402
 from mcir.engine.trainer import Schedule, Trainer  # noqa: E402
 from mcir.losses.pixel_loss import L1Loss  # noqa: E402
+from mcir.engine.guard import StepGuard  # noqa: E402
+from mcir.engine.train_step import TrainStep  # noqa: E402
 from mcir.models.restoration_model import RestorationModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,8 +79,10 @@ def main() -> None:
     def mcir() -> None:
         net = EDSR(num_feat=64, num_block=16, upscale=4)
         opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.99))
-        model = RestorationModel(net, torch.device("cpu"), L1Loss(), OptimStep(opt, net.parameters()))
-        trainer = Trainer(model, loader(), Schedule(total_iter=args.steps, print_freq=2, val_freq=0,
+        # as train.py builds it: the default guard watches every step
+        step = TrainStep(RestorationModel(net, L1Loss()), OptimStep(opt, net.parameters()), torch.device("cpu"),
+                         guard=StepGuard())
+        trainer = Trainer(step, loader(), Schedule(total_iter=args.steps, print_freq=2, val_freq=0,
                                                      save_checkpoint_freq=0),
                           Checkpointer(f"{tmp}/m", f"{tmp}/s"), quiet, TensorBoardWriter(None), progress=False)
         trainer.run()

@@ -7,10 +7,11 @@ import importlib
 _BUILTIN_MODULES = (
     "mcir.archs",
     "mcir.losses",
+    "mcir.method",
     "mcir.data",
     "mcir.metrics",
-    "mcir.engine.optimizers",
-    "mcir.engine.schedulers",
+    "mcir.core.optimizers",
+    "mcir.core.schedulers",
     "mcir.models",
 )
 

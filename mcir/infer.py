@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from mcir.cli import run_main  # noqa: E402
+from mcir.cli import OneLineParser, non_negative_int, positive_int, run_main  # noqa: E402
 from mcir.errors import DataError, OptionError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the inference command."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         description="Restore an image or a folder of images with an mcir network; writes PNGs "
         "(16-bit for 16-bit input, gray for gray input)."
     )
@@ -28,12 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights file (overrides path.pretrain_network_g with -opt)")
     p.add_argument("--param_key", default=None,
                    help="weights container key (default: path.param_key_g with -opt, else params_ema, then params)")
-    p.add_argument("--scale", type=int, default=None, help="upscale factor of --arch (its 'upscale' argument)")
+    p.add_argument("--scale", type=positive_int, default=None, help="upscale factor of --arch (its 'upscale' argument)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="with -opt: an option override (network_g.num_feat=64); with --arch: an arch argument "
                    "(num_feat=64); value parsed as YAML; repeatable")
-    p.add_argument("--tile", type=int, default=None, help="tile side in input pixels (bounds memory)")
-    p.add_argument("--tile_overlap", type=int, default=32, help="overlap between tiles (default 32)")
+    p.add_argument("--tile", type=positive_int, default=None, help="tile side in input pixels (bounds memory)")
+    p.add_argument("--tile_overlap", type=non_negative_int, default=32, help="overlap between tiles (default 32)")
     p.add_argument("--self_ensemble", action="store_true", help="average the 8 flips/rotations (x8 slower)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
     p.add_argument("--recursive", action="store_true", help="also restore images in sub-folders (mirrored)")
@@ -56,16 +57,15 @@ def _arch_section(args: argparse.Namespace) -> Dict[str, Any]:
     """``network_g`` from ``--arch``, ``--scale`` and ``--set k=v``, validated like an option file's."""
     from mcir.components import load_components
     from mcir.options import apply_overrides
-    from mcir.options_schema import Typed, validate_typed
-    from mcir.registry import ARCH_REGISTRY, signature_kwargs
+    from mcir.options.spec import Typed
+    from mcir.options.validate import validate_typed
+    from mcir.registry import ARCH_REGISTRY
 
     load_components()
-    cfg: Dict[str, Any] = {"type": args.arch}
-    apply_overrides(cfg, args.set, file="--set")
+    cfg: Dict[str, Any] = apply_overrides({"type": args.arch}, args.set)
     cfg["type"] = args.arch
     if args.scale is not None:
-        params = signature_kwargs(ARCH_REGISTRY.get(args.arch))
-        if "upscale" in params:
+        if "upscale" in ARCH_REGISTRY.option_params(args.arch):
             if "upscale" in cfg and cfg["upscale"] != args.scale:
                 raise OptionError(f"--scale {args.scale} contradicts --set upscale={cfg['upscale']}", key="--scale")
             cfg["upscale"] = args.scale
@@ -74,40 +74,32 @@ def _arch_section(args: argparse.Namespace) -> Dict[str, Any]:
     return validate_typed(Typed(registry=lambda: ARCH_REGISTRY), cfg, "--arch", None)
 
 
-def _network(args: argparse.Namespace, device: Any) -> Tuple[Any, Dict[str, Any]]:
-    """The model (``.infer`` / ``.net_g``) and its arch section, from ``-opt`` or ``--arch``."""
-    from mcir.archs import build_network
-    from mcir.engine.checkpoint import load_network_weights
-    from mcir.models import build_model
-    from mcir.models.restoration_model import RestorationModel
+def _network(args: argparse.Namespace) -> Tuple[Any, Mapping[str, Any]]:
+    """The network (weights loaded) and its arch section, from ``-opt`` or ``--arch``."""
+    from mcir.build import build_network
 
     if args.opt:
         from mcir.options import load_options
 
-        opt = load_options(args.opt, args.set, is_train=False)
-        path = opt["path"]
-        if args.weights:
-            path["pretrain_network_g"] = args.weights
-        if args.param_key:
-            path["param_key_g"] = args.param_key
+        # --weights / --param_key go through the options like any override: the loaded options stay as loaded.
+        extra = [f"path.pretrain_network_g={json.dumps(args.weights)}"] if args.weights else []
+        extra += [f"path.param_key_g={json.dumps(args.param_key)}"] if args.param_key else []
+        opt = load_options(args.opt, [*args.set, *extra], is_train=False)
         if args.scale is not None and args.scale != opt["scale"]:
             raise OptionError(f"--scale {args.scale} contradicts the option file's scale {opt['scale']}", key="--scale")
+        path = opt["path"]
         _require_weights(opt["network_g"], path["pretrain_network_g"], args.opt, "path.pretrain_network_g")
-        return build_model(opt, device, is_train=False), opt["network_g"]
+        return build_network(opt["network_g"], path, args.opt), opt["network_g"]
     cfg = _arch_section(args)
-    net = build_network(cfg, key="--arch")
-    _require_weights(cfg, args.weights, None, "--weights", net)
-    if args.weights:
-        load_network_weights(net, args.weights, args.param_key or "params_ema", strict=True)
-    return RestorationModel(net, device), cfg
+    _require_weights(cfg, args.weights, None, "--weights")
+    weights = {"pretrain_network_g": args.weights, "param_key_g": args.param_key or "params_ema"}
+    return build_network(cfg, weights if args.weights else None, "--arch"), cfg
 
 
-def _require_weights(
-    cfg: Dict[str, Any], weights: Optional[str], file: Optional[str], key: str, net: Any = None
-) -> None:
+def _require_weights(cfg: Mapping[str, Any], weights: Optional[str], file: Optional[str], key: str) -> None:
     from mcir.registry import ARCH_REGISTRY
 
-    trainable = getattr(net if net is not None else ARCH_REGISTRY.get(cfg["type"]), "requires_training", True)
+    trainable = getattr(ARCH_REGISTRY.get(cfg["type"]), "requires_training", True)
     if trainable and not weights:
         raise OptionError(f"'{cfg['type']}' needs trained weights (random weights restore nothing)", file, key)
 
@@ -124,18 +116,19 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
     from tqdm import tqdm
 
-    from mcir.engine.file_restore import find_inputs, has_alpha, network_input_channels, restore_array
-    from mcir.engine.inference import check_tile_args
+    from mcir.cli.file_restore import find_inputs, has_alpha, network_input_channels, restore_array
+    from mcir.core.inference import check_tile_args, infer
     from mcir.utils.img_util import imread, imwrite
 
     input_path, output_dir = Path(args.input), Path(args.output)
     single = input_path.is_file()
     jobs, skipped = find_inputs(input_path, output_dir, args.recursive, args.suffix)
     device = _device(args.device)
-    model, cfg = _network(args, device)
+    net, cfg = _network(args)
+    net.to(device)
     if args.tile is not None:
-        check_tile_args(args.tile, args.tile_overlap, int(getattr(model.net_g, "size_multiple", 1)))
-    in_ch = network_input_channels(model.net_g, cfg.get("num_in_ch"))
+        check_tile_args(args.tile, args.tile_overlap, int(getattr(net, "size_multiple", 1)))
+    in_ch = network_input_channels(net, cfg.get("num_in_ch"))
     for path in skipped:
         print(f"warning: skipped {path}: not an image file (extensions: png, jpg, jpeg, bmp, tif, tiff, webp)",
               file=sys.stderr)
@@ -144,7 +137,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         raise DataError(f"{input_path}: no images found{hint}")
 
     def restore(x: torch.Tensor) -> torch.Tensor:
-        return model.infer(x, tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble)
+        return infer(net, x, tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble,
+                     device=device)
 
     written: List[str] = []
     bar = tqdm(jobs, unit="img", disable=None, dynamic_ncols=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 if __package__ in (None, ""):  # run as a script: import mcir from this checkout, not mcir/ siblings
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from mcir.cli import base_parser, run_main, select_device, trust_overrides  # noqa: E402
+from mcir.cli import base_parser, run_main, trust_overrides  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = base_parser("Evaluate mcir models on test sets and write metrics tables.")
     names = "; ".join(f"{p.name}: {p.summary}" for p in PRESETS.values())
     parser.add_argument(
-        "--preset", metavar="NAME", default=None,
+        "--preset", metavar="NAME", default=None, choices=list(PRESETS),
         help=f"score with this metric convention instead of the option file's val.metrics (--set "
         f"val.metrics.<name>=... still adds to it): {names}",
     )
@@ -35,18 +35,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def evaluate_all(opt: Dict[str, Any]) -> Dict[str, Dict[str, Dict[str, Any]]]:
+def evaluate_all(opt: Mapping[str, Any], log: Any = print) -> Dict[str, Dict[str, Dict[str, Any]]]:
     """Evaluate every model of ``opt`` on every ``datasets.test*`` / ``datasets.val*`` section and write results.
+
+    Everything that can fail on bad input (data folders, weights files) is built before the first result
+    is written. Results go to ``path.results_root`` (default ``results/<name>``).
 
     Args:
         opt: Options from :func:`mcir.options.load_options` (``is_train=False``).
+        log: Receives progress lines and the table.
 
     Returns:
         ``{model: {dataset: {"average": {...}, "images": {stem: {...}}}}}`` (see ``metrics.json``).
     """
+    from mcir.build import build_evaluator, build_test_loaders, eval_networks, infer_options
+    from mcir.engine.distributed import select_device
+    from mcir.engine.model_list import model_specs
     from mcir.engine.test_runner import run_tests
 
-    return run_tests(opt, select_device(opt["num_gpu"], opt.get("opt_path")))
+    file = opt.get("opt_path")
+    device = select_device(opt["num_gpu"], file)
+    loaders = build_test_loaders(opt)
+    specs = model_specs(opt)
+    networks = eval_networks(specs, opt["path"]["trust_checkpoint"], file)
+    for spec in specs:
+        if spec.pretrain_network_g is None and getattr(networks[spec.name], "requires_training", True):
+            log(f"warning: {spec.key} ({spec.network_g['type']}) has no pretrain_network_g; "
+                "evaluating randomly initialised weights")
+    val = opt["val"]
+    return run_tests(
+        networks,
+        loaders,
+        build_evaluator(val),
+        Path(opt["path"]["results_root"] or Path("results") / opt["name"]),
+        device,
+        infer_options(val),
+        save_img=val["save_img"],
+        suffix=val["suffix"],
+        nested=bool(opt.get("models")),
+        log=log,
+    )
 
 
 def _body(args: argparse.Namespace) -> Dict[str, Any]:

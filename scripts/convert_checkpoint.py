@@ -69,7 +69,8 @@ def network_config(arch: Optional[str], opt_path: Optional[str], overrides: Sequ
     Returns:
         ``{"type": ..., **kwargs}``, or None when neither ``arch`` nor ``opt_path`` is given.
     """
-    from mcir.options import apply_overrides, parse_yaml
+    from mcir.options import apply_overrides
+    from mcir.options.inherit import load_with_bases
 
     if arch is None and opt_path is None:
         if overrides:
@@ -78,19 +79,12 @@ def network_config(arch: Optional[str], opt_path: Optional[str], overrides: Sequ
     if arch is not None:
         cfg: Dict[str, Any] = {"type": arch}
     else:
-        path = Path(opt_path)
-        if not path.is_file():
-            raise OptionError("option file not found", file=opt_path)
-        try:
-            opt = parse_yaml(path.read_text(encoding="utf-8"), file=opt_path)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OptionError(f"cannot read option file: {exc}", file=opt_path) from exc
-        cfg = opt.get("network_g") if isinstance(opt, dict) else None
+        opt = load_with_bases(Path(opt_path), opt_path)  # with its _base_ files
+        cfg = opt.get("network_g")
         if not isinstance(cfg, dict):
             raise OptionError("has no network_g section", file=opt_path, key="network_g")
         cfg = dict(cfg)
-    apply_overrides(cfg, overrides, file=opt_path or "--set")
-    return cfg
+    return apply_overrides(cfg, overrides, file=opt_path or "--set")
 
 
 def build_checked_network(cfg: Dict[str, Any], opt_path: Optional[str]) -> nn.Module:
@@ -103,9 +97,12 @@ def build_checked_network(cfg: Dict[str, Any], opt_path: Optional[str]) -> nn.Mo
     Returns:
         The network.
     """
-    from mcir.archs import build_network
+    from mcir.components import load_components
+    from mcir.options import build_checked
+    from mcir.registry import ARCH_REGISTRY
 
-    return build_network(cfg, key="network_g" if opt_path else "", file=opt_path)
+    load_components()
+    return build_checked(ARCH_REGISTRY, cfg, key="network_g" if opt_path else "", file=opt_path)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -114,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
     Args:
         args: Parsed command line.
     """
-    from mcir.engine.convert import KeyMismatchError, convert_checkpoint
+    from mcir.cli.convert import KeyMismatchError, convert_checkpoint
 
     try:
         cfg = network_config(args.arch, args.opt, args.set)

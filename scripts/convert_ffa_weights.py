@@ -22,7 +22,7 @@ if importlib.util.find_spec("mcir") is None:
 
 from mcir.archs.ffanet_arch import FFANet
 from mcir.cli import run_main
-from mcir.engine.checkpoint import atomic_save, unwrap_state_dict
+from mcir.core.checkpoint_io import atomic_save, unwrap_state_dict
 from mcir.errors import CheckpointError
 
 

@@ -3,7 +3,7 @@
     python scripts/plot_curves.py experiments/EDSR_x4 experiments/EDSR_x4_SPN --out curves.png
 
 Each argument is a run folder (``experiments/<name>``), its ``logs/`` folder or one log file; values come
-from the text log, or from the TensorBoard events when there is no text log (``mcir.engine.run_history``).
+from the text log, or from the TensorBoard events when there is no text log (``mcir.cli.run_history``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import List, Optional, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcir.cli import run_main  # noqa: E402
-from mcir.engine.run_history import RunHistory  # noqa: E402
+from mcir.cli.run_history import RunHistory  # noqa: E402
 from mcir.errors import MCIRError  # noqa: E402
-from mcir.utils.plotting import add_run_arguments, pyplot, read_runs, save_figure  # noqa: E402
+from mcir.cli.plotting import add_run_arguments, pyplot, read_runs, save_figure  # noqa: E402
 
 #: Reconstruction-loss keys plotted by default (plain models log l_pix, MCIRModel logs l_rec).
 DEFAULT_LOSSES = ("l_pix", "l_rec")

@@ -18,9 +18,9 @@ from typing import List, Optional, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcir.cli import run_main  # noqa: E402
-from mcir.engine.run_history import RunHistory, Series  # noqa: E402
+from mcir.cli.run_history import RunHistory, Series  # noqa: E402
 from mcir.errors import MCIRError  # noqa: E402
-from mcir.utils.plotting import add_run_arguments, pyplot, read_runs, save_figure  # noqa: E402
+from mcir.cli.plotting import add_run_arguments, pyplot, read_runs, save_figure  # noqa: E402
 
 
 def neg_ratio_series(run: RunHistory) -> Series:

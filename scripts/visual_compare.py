@@ -25,7 +25,7 @@ from mcir.cli import run_main  # noqa: E402
 from mcir.errors import DataError, MCIRError  # noqa: E402
 from mcir.metrics.psnr_ssim import calculate_psnr  # noqa: E402
 from mcir.utils.img_util import imread  # noqa: E402
-from mcir.utils.plotting import pyplot, save_figure  # noqa: E402
+from mcir.cli.plotting import pyplot, save_figure  # noqa: E402
 
 Box = Tuple[int, int, int, int]
 

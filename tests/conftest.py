@@ -118,3 +118,26 @@ def spawn_ranks():
         mp.spawn(_run_rank, args=(world, _free_port(), target, args), nprocs=world, join=True)
 
     return spawn
+
+
+def _make_step(model: Any, lr: float = 1e-3, accumulate: int = 1, guard: Any = None, ema_decay: float = 0.0,
+               channels_last: bool = False, amp: str = "off", optimizer: Any = None) -> Any:
+    """A CPU :class:`~mcir.engine.train_step.TrainStep` with Adam around a task model (see ``make_step``)."""
+    import torch
+
+    from mcir.core.averaged_model import AveragedModel
+    from mcir.core.optim_step import OptimStep
+    from mcir.engine.train_step import TrainStep
+
+    params = list(model.net_g.parameters())
+    opt = optimizer or torch.optim.Adam(params, lr=lr)
+    ema = AveragedModel(model.net_g, decay=ema_decay) if ema_decay > 0 else None
+    optim = OptimStep(opt, params, amp=amp, accumulate_steps=accumulate)
+    return TrainStep(model, optim, torch.device("cpu"), ema=ema, guard=guard, channels_last=channels_last)
+
+
+@pytest.fixture(scope="session")
+def make_step():
+    """``make_step(model, lr=1e-3, accumulate=1, guard=None, ema_decay=0, channels_last=False, amp='off')``:
+    a CPU training step (Adam) around a task model; call it as ``step(batch, iteration)``."""
+    return _make_step

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mcir.archs.ffanet_arch import FFANet
-from mcir.engine.checkpoint import load_network_weights
+from mcir.core.checkpoint_io import load_network_weights
 
 REPO = Path(__file__).resolve().parents[1]
 

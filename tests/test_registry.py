@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mcir.errors import OptionError, RegistryError
-from mcir.registry import Registry, build_from_registry, import_user_modules
+from mcir.options import build_checked
+from mcir.registry import Registry, construct, import_user_modules
 
 
 class _First:
@@ -88,9 +89,22 @@ def test_import_user_modules_error_names_key_and_file() -> None:
     assert "no_such_module_mcir_xyz" in str(info.value)
 
 
-def test_build_from_registry_needs_type() -> None:
+def test_a_checked_build_needs_a_type_and_builtins_check_their_own_arguments() -> None:
     reg = Registry("arch")
     reg.register(dict, name="Dict")
-    assert build_from_registry(reg, {"type": "Dict", "a": 1}) == {"a": 1}
-    with pytest.raises(OptionError):
-        build_from_registry(reg, {"a": 1}, key="network_g")
+    assert build_checked(reg, {"type": "Dict", "a": 1}) == {"a": 1}
+    with pytest.raises(OptionError, match="missing 'type'") as info:
+        build_checked(reg, {"a": 1}, key="network_g")
+    assert info.value.key == "network_g"
+
+
+def test_construct_hands_the_object_plain_copies_of_the_section() -> None:
+    from mcir.options import FrozenMap
+
+    reg = Registry("thing")
+    reg.register(dict, name="Dict")
+    cfg = FrozenMap({"type": "Dict", "a": [1, 2], "b": {"c": 3}})
+    built = construct(reg, cfg)
+    assert built == {"a": [1, 2], "b": {"c": 3}} and type(built["a"]) is list and type(built["b"]) is dict
+    built["a"].append(4)  # the object may change what it got; the configuration stays as loaded
+    assert cfg["a"] == [1, 2]

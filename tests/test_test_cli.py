@@ -95,7 +95,7 @@ def test_tiled_and_ensembled_evaluation(tmp_path):
 
 def _edsr_weights(path: Path, seed: int) -> str:
     from mcir.archs.edsr_arch import EDSR
-    from mcir.engine.checkpoint import atomic_save
+    from mcir.core.checkpoint_io import atomic_save
 
     torch.manual_seed(seed)
     net = EDSR(num_feat=8, num_block=1, upscale=4)

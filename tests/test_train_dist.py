@@ -105,9 +105,10 @@ def _spn_rank(rank: int, root: str, args: List[str]) -> None:
 
     def run_and_record(self):
         history = plain_run(self)
-        m = self.model
-        torch.save({"net_g": m.net_g.state_dict(), "ema": m.ema.state_dict(), "negatives": m.neg_bank.state_dict(),
-                    "vgg": m.neg_loss.state_dict()}, Path(root) / f"rank{rank}.pt")
+        step = self.step
+        m = step.model
+        torch.save({"net_g": m.net_g.state_dict(), "ema": step.ema.state_dict(), "negatives": m.negatives.state_dict(),
+                    "vgg": m.spn.state_dict()}, Path(root) / f"rank{rank}.pt")
         return history
 
     trainer_module.Trainer.run = run_and_record
@@ -115,8 +116,10 @@ def _spn_rank(rank: int, root: str, args: List[str]) -> None:
 
 
 def test_negatives_and_ema_stay_identical_on_every_rank(spawn_ranks, short_run_args, tmp_path):
+    # start_iter 1: the negatives are re-seeded (fresh random weights blended in) at iteration 2, on every rank
     args = short_run_args(SPN, tmp_path, "spn", "path.pretrain_network_g=null", "datasets.train.batch_size_per_gpu=2",
                           "train.neg_opt.vgg_weights=random", "train.negatives.steps=[1, 2]", "val.val_freq=0",
+                          "train.negatives.start_iter=1",
                           "train.total_iter=4", "train.scheduler.periods=[4]", "train.neg_ratio=0.05",
                           "find_unused_parameters=true")
     spawn_ranks(_spn_rank, 2, str(tmp_path), args)
@@ -125,7 +128,7 @@ def test_negatives_and_ema_stay_identical_on_every_rank(spawn_ranks, short_run_a
         assert r0[part].keys() == r1[part].keys()
         for name, tensor in r0[part].items():
             assert torch.equal(tensor, r1[part][name]), f"{part}.{name} differs between ranks"
-    # the negatives really followed the target (4 and 2 updates), from a random blend start
-    assert r0["negatives"]["negatives.0.num_updates"] == 4 and r0["negatives"]["negatives.1.num_updates"] == 2
+    # the negatives really followed the target after start_iter (3 and 2 updates), from a random blend start
+    assert r0["negatives"]["negatives.0.num_updates"] == 3 and r0["negatives"]["negatives.1.num_updates"] == 2
     neg = r0["negatives"]["negatives.0.module.conv_first.weight"]
     assert not torch.equal(neg, r0["net_g"]["conv_first.weight"])

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mcir.archs.edsr_arch import EDSR
-from mcir.models.restoration_model import RestorationModel
+from mcir.engine.train_step import TrainStep
 from mcir.test import main as run_test_cli
 from mcir.train import main as train_main
 
@@ -48,14 +48,14 @@ def full_run(tmp_path_factory, short_run_args):
 
 def test_sigterm_saves_the_iteration_exits_143_and_resumes_exactly(full_run, tmp_path, short_run_args, capsys,
                                                                   monkeypatch):
-    original = RestorationModel.train_step
+    original = TrainStep.__call__
 
     def preempted_at_4(self, batch, iteration):
         if iteration == 4:
             os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-iteration, as a scheduler's would
         return original(self, batch, iteration)
 
-    monkeypatch.setattr(RestorationModel, "train_step", preempted_at_4)
+    monkeypatch.setattr(TrainStep, "__call__", preempted_at_4)
     handler = signal.getsignal(signal.SIGTERM)
     assert train_main(_args(short_run_args, tmp_path, "pre")) == 143
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -64,7 +64,7 @@ def test_sigterm_saves_the_iteration_exits_143_and_resumes_exactly(full_run, tmp
     assert sorted(p.name for p in states.glob("*.state")) == ["3.state", "4.state"]
     assert not list(states.glob(".*.tmp"))
     assert signal.getsignal(signal.SIGTERM) == handler  # the previous handler is put back
-    monkeypatch.setattr(RestorationModel, "train_step", original)
+    monkeypatch.setattr(TrainStep, "__call__", original)
     assert train_main(_args(short_run_args, tmp_path, "pre") + ["--auto_resume"]) == 0
     _assert_same_weights(full_run, tmp_path / "pre")
 
@@ -106,8 +106,8 @@ def test_bf16_with_accumulation_and_channels_last_resumes_exactly(tmp_path, shor
 
 @pytest.mark.parametrize(
     "override, expected",
-    [("train.amp=fp8", "train.amp: must be one of off, bf16, fp16"),
-     ("train.accumulate_steps=0", "train.accumulate_steps: must be >= 1")],
+    [("train.amp=fp8", "train.amp: expected one of 'off', 'bf16', 'fp16', False, got 'fp8'"),
+     ("train.accumulate_steps=0", "train.accumulate_steps: expected an integer > 0, got 0")],
 )
 def test_bad_amp_options_fail_cleanly(tmp_path, short_run_args, capsys, override, expected):
     assert train_main(_args(short_run_args, tmp_path, "bad", override)) == 1
@@ -117,13 +117,13 @@ def test_bad_amp_options_fail_cleanly(tmp_path, short_run_args, capsys, override
 
 
 def test_yaml_off_means_amp_off():
-    from mcir.models import build_model
+    from mcir.build import build_training
     from mcir.options import load_options
 
     opt = load_options(str(DEMO), ["train.amp=off", "num_gpu=0"], is_train=True)
     assert opt["train"]["amp"] is False  # what YAML makes of a bare `off`
-    model = build_model(opt, torch.device("cpu"), is_train=True)
-    assert model.optim_step.amp == "off" and model.optim_step.scaler is None
+    step = build_training(opt, torch.device("cpu"))
+    assert step.optim.amp == "off" and step.optim.scaler is None
 
 
 def test_unsafe_weights_need_the_trust_option(tmp_path, capsys):
@@ -142,10 +142,10 @@ def test_unsafe_weights_need_the_trust_option(tmp_path, capsys):
 
 
 def test_fp16_on_cpu_builds_a_scaler_and_warns_about_speed():
-    from mcir.models import build_model
+    from mcir.build import build_training
     from mcir.options import load_options
 
     opt = load_options(str(DEMO), ["train.amp=fp16", "num_gpu=0"], is_train=True)
     with pytest.warns(UserWarning, match="use amp: bf16 on the CPU"):
-        model = build_model(opt, torch.device("cpu"), is_train=True)
-    assert model.optim_step.amp == "fp16" and model.optim_step.scaler is not None
+        step = build_training(opt, torch.device("cpu"))
+    assert step.optim.amp == "fp16" and step.optim.scaler is not None

@@ -16,44 +16,30 @@ Subclassing ``mcir.archs.arch_util.ArchBase`` supplies the defaults (``upscale=1
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Dict, Optional
+from typing import Any, Mapping, Optional
 
 from torch import nn
 
 # Imported for their registration side effect.
 from mcir.archs import edsr_arch, simple_arch  # noqa: F401
 from mcir.archs import dehazeformer_arch, ffanet_arch, idt_arch, nafnet_arch, swinir_arch  # noqa: F401
-from mcir.registry import ARCH_REGISTRY, build_from_registry, signature_kwargs
+from mcir.registry import ARCH_REGISTRY, construct
 
-__all__ = ["ARCH_REGISTRY", "arch_kwargs", "build_network"]
+__all__ = ["ARCH_REGISTRY", "build_network"]
 
 
-def build_network(cfg: Dict[str, Any], key: str = "network_g", file: Optional[str] = None) -> nn.Module:
-    """Build the network described by an option section.
+def build_network(cfg: Mapping[str, Any], key: str = "network_g", file: Optional[str] = None) -> nn.Module:
+    """Build the network of a validated ``network_g``-style section.
+
+    Option files are checked when they are loaded; check a hand-written section with
+    ``mcir.options.build_checked(ARCH_REGISTRY, cfg)`` instead.
 
     Args:
         cfg: Section with ``type`` (a registered arch name) and constructor arguments. Not mutated.
-        key: Dotted option path of the section, used in error messages (``network_g.num_feat``).
-        file: Option file, for error messages.
+        key: Dotted option path of the section, for messages of the constructor's own checks.
+        file: Option file, for messages.
 
     Returns:
         The constructed network.
-
-    Raises:
-        OptionError: Unknown type, unknown/missing argument (naming the closest valid one), or a
-            value the architecture rejects.
     """
-    return build_from_registry(ARCH_REGISTRY, cfg, key, file=file)
-
-
-def arch_kwargs(name: str) -> Dict[str, inspect.Parameter]:
-    """Constructor arguments of a registered architecture, for the options validator.
-
-    Args:
-        name: Registered arch name (``EDSR``).
-
-    Returns:
-        Argument name -> ``inspect.Parameter`` (default in ``.default``, annotation in ``.annotation``).
-    """
-    return signature_kwargs(ARCH_REGISTRY.get(name))
+    return construct(ARCH_REGISTRY, cfg, key, file)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from mcir.engine.dist import all_reduce_sum, gather_to_main, get_world_size, is_main_process
+from mcir.core.dist import all_reduce_sum, gather_to_main, get_world_size, is_main_process
 from mcir.metrics.metric_set import MetricSet
 from mcir.utils.img_util import batch2uint8_imgs, imwrite
 

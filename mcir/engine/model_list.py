@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from mcir.errors import OptionError
-from mcir.options_schema import Typed, validate_typed
-from mcir.registry import ARCH_REGISTRY
+from mcir.options import thaw
 
 
 @dataclass(frozen=True)
@@ -48,15 +47,15 @@ def weights_overrides(pairs: Sequence[str]) -> List[str]:
         name, sep, path = item.partition("=")
         name, path = name.strip(), path.strip()
         if not sep or not name or not path:
-            raise OptionError(f"'{item}' must look like NAME=PATH (e.g. SPN=experiments/x/models/net_g_latest.pth)",
+            raise OptionError(f"expected NAME=PATH (e.g. SPN=experiments/x/models/net_g_latest.pth), got {item!r}",
                               key="--weights")
         if any(c in name for c in ".=/\\ \t"):
-            raise OptionError(f"model name '{name}' must not contain '.', '=', '/' or spaces", key="--weights")
+            raise OptionError(f"expected a model name without '.', '=', '/' or spaces, got {name!r}", key="--weights")
         out.append(f"models.{name}.pretrain_network_g={json.dumps(path)}")
     return out
 
 
-def model_specs(opt: Dict[str, Any]) -> List[ModelSpec]:
+def model_specs(opt: Mapping[str, Any]) -> List[ModelSpec]:
     """The models of a test run: the ``models`` entries in file order, or the top-level model alone.
 
     A ``models`` entry's ``network_g`` overrides are merged into the top-level ``network_g`` when they
@@ -64,14 +63,13 @@ def model_specs(opt: Dict[str, Any]) -> List[ModelSpec]:
     ``path`` section's; ``pretrain_network_g`` is never inherited (each row names its own weights).
 
     Args:
-        opt: Resolved test options.
+        opt: Validated test options (the schema checked each merged ``network_g``).
 
     Returns:
-        The specs, each with a complete, validated ``network_g``.
+        The specs, each with a complete ``network_g``.
     """
-    file = opt.get("opt_path")
     path = opt.get("path") or {}
-    base_net = dict(opt["network_g"])
+    base_net = thaw(opt["network_g"])
     entries = opt.get("models") or {}
     if not entries:
         return [
@@ -87,14 +85,12 @@ def model_specs(opt: Dict[str, Any]) -> List[ModelSpec]:
     specs = []
     for name, entry in entries.items():
         entry = entry or {}
-        override = dict(entry.get("network_g") or {})
+        override = thaw(entry.get("network_g") or {})
         if override.get("type", base_net["type"]) == base_net["type"]:
             merged = {**base_net, **override}
         else:
             merged = override
         key = f"models.{name}"
-        # Checked again as a whole: the overrides alone could not tell a missing required argument.
-        merged = validate_typed(Typed(registry=lambda: ARCH_REGISTRY), merged, f"{key}.network_g", file)
         param_key = entry.get("param_key_g")
         strict = entry.get("strict_load_g")
         specs.append(
@@ -108,20 +104,3 @@ def model_specs(opt: Dict[str, Any]) -> List[ModelSpec]:
             )
         )
     return specs
-
-
-def options_for(opt: Dict[str, Any], spec: ModelSpec) -> Dict[str, Any]:
-    """A copy of ``opt`` whose ``network_g`` and weights are the spec's (for ``mcir.models.build_model``).
-
-    Args:
-        opt: Resolved test options (not mutated).
-        spec: The model.
-
-    Returns:
-        Options describing only that model.
-    """
-    path = dict(opt.get("path") or {})
-    path.update(
-        pretrain_network_g=spec.pretrain_network_g, param_key_g=spec.param_key_g, strict_load_g=spec.strict_load_g
-    )
-    return {**opt, "network_g": dict(spec.network_g), "path": path}

@@ -13,11 +13,13 @@ from typing import Any, Dict, Iterator, Mapping, Optional
 import torch
 from torch.utils.data import DataLoader
 
-from mcir.engine.checkpoint import Checkpointer
-from mcir.engine.dist import gather_to_main, get_rank, get_world_size, is_main_process, mean_across_ranks
+from mcir.core.dist import gather_to_main, get_rank, get_world_size, is_main_process, mean_across_ranks
+from mcir.core.inference import infer
+from mcir.core.rng import get_rng_state, set_rng_state
+from mcir.engine.checkpointer import Checkpointer
 from mcir.engine.evaluator import Evaluator, OutputHook
 from mcir.engine.logger import TensorBoardWriter
-from mcir.engine.rng import get_rng_state, set_rng_state
+from mcir.engine.train_step import TrainStep
 from mcir.errors import StopTraining
 from mcir.utils.img_util import imwrite, tensor2img
 
@@ -53,14 +55,13 @@ class Schedule:
 
 
 class Trainer:
-    """Runs ``model.train_step`` until ``total_iter``, validating and checkpointing on schedule.
+    """Runs a :class:`TrainStep` until ``total_iter``, validating and checkpointing on schedule.
 
     In distributed training every rank runs the loop (they meet in collectives), loss logs are averaged
     over ranks, and only rank 0 writes checkpoints (with every rank's RNG state in them).
 
     Args:
-        model: Object with ``train_step``, ``infer``, ``weights``, ``state_dict``/``load_state_dict``,
-            ``loggable_lr``.
+        step: The training step (model, optimizer, scheduler, EMA, guard).
         train_loader: Training loader whose sampler has ``set_epoch(epoch, start=0)``.
         schedule: Frequencies and the iteration budget. One iteration is one optimizer step: with
             ``accumulate_steps = k`` it consumes k batches, and the scheduler, EMA and negatives advance once.
@@ -69,7 +70,7 @@ class Trainer:
         tb: TensorBoard writer (may be disabled).
         val_loaders: ``{dataset name: loader}`` validated every ``val_freq``.
         evaluator: Computes the metrics of a validation pass.
-        infer_options: Keyword arguments of ``model.infer`` for validation (``use_ema``, tiling, ensemble).
+        infer_options: Validation inference: ``use_ema``, ``tile``, ``tile_overlap``, ``self_ensemble``.
         save_img_dir: Where validation writes restored images (None: don't).
         progress: Show a tqdm bar.
         num_tb_img: At each validation, the first this many restored images of every set go to TensorBoard
@@ -79,7 +80,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: Any,
+        step: TrainStep,
         train_loader: DataLoader,
         schedule: Schedule,
         checkpointer: Checkpointer,
@@ -93,7 +94,7 @@ class Trainer:
         num_tb_img: int = 0,
         sample_dir: Optional[str] = None,
     ):
-        self.model = model
+        self.step = step
         self.train_loader = train_loader
         self.schedule = schedule
         self.checkpointer = checkpointer
@@ -122,7 +123,7 @@ class Trainer:
             "epoch": self.state.epoch,
             "batch_in_epoch": self.state.batch_in_epoch,
             "samples_per_step": self._samples_per_step(),
-            "model": self.model.state_dict(),
+            "model": self.step.state_dict(),
             "rng": rng,
             "best": dict(self.best),
         }
@@ -136,7 +137,7 @@ class Trainer:
         Resuming with another number of processes or batch size keeps the epoch and continues at the
         first batch not fully seen yet (exactness needs the same world size).
         """
-        self.model.load_state_dict(state["model"])
+        self.step.load_state_dict(state["model"])
         per_step = self._samples_per_step()
         batch = int(state["batch_in_epoch"]) * int(state.get("samples_per_step", per_step)) // per_step
         self.state = LoopState(int(state["iteration"]), int(state["epoch"]), batch)
@@ -156,7 +157,7 @@ class Trainer:
         """
         state = self.training_state()
         if is_main_process():
-            return str(self.checkpointer.save(self.state.iteration, self.model.weights(), state))
+            return str(self.checkpointer.save(self.state.iteration, self.step.weights(), state))
         return None
 
     def _samples_per_step(self) -> int:
@@ -200,7 +201,7 @@ class Trainer:
                 t_ready = time.perf_counter()
                 it = self.state.iteration + 1
                 try:
-                    logs = self.model.train_step(batch, it)
+                    logs = self.step(batch, it)
                 except StopTraining:
                     self.state.iteration = it
                     self.save_checkpoint()
@@ -214,7 +215,7 @@ class Trainer:
                 if _due(it, sched.print_freq, sched.total_iter):
                     now = time.perf_counter()
                     means = _rank_means(running, n_running)
-                    lr = self.model.loggable_lr(it)
+                    lr = self.step.loggable_lr(it)
                     self._log_train(it, means, lr, now - t_iter, t_ready - t_data, n_running, pbar)
                     running, n_running, t_iter = {}, 0, now
                 if _due(it, sched.val_freq, sched.total_iter):
@@ -235,7 +236,7 @@ class Trainer:
             if pbar is not None:
                 pbar.close()
         if is_main_process():
-            self.checkpointer.save_latest_weights(self.model.weights())
+            self.checkpointer.save_latest_weights(self.step.weights())
         return self.history
 
     def _log_train(
@@ -249,9 +250,11 @@ class Trainer:
         pbar: Any,
     ) -> None:
         msg = ", ".join(f"{k}: {v:.4e}" for k, v in means.items())
-        skipped = int(getattr(self.model, "skipped_steps", 0))
+        skipped, suspicious = self.step.skipped_steps, self.step.suspicious_steps
         if skipped:
             msg += f", skipped steps: {skipped}"
+        if suspicious:
+            msg += f", suspicious steps: {suspicious}"
         rate = elapsed / max(n, 1)
         eta = rate * (self.schedule.total_iter - it)
         self.logger.info(
@@ -280,7 +283,7 @@ class Trainer:
             if self.save_img_dir:
                 img_dir = f"{self.save_img_dir}/{name}/{it}"
             result = self.evaluator.evaluate(
-                lambda x: self.model.infer(x, **self.infer_options),
+                self._restore_fn(),
                 loader,
                 save_dir=img_dir,
                 suffix=str(it),
@@ -294,6 +297,12 @@ class Trainer:
             self.tb.scalars(avg, it, prefix=f"metrics/{name}/")
             self._keep_best(name, avg, it)
         return self.history
+
+    def _restore_fn(self) -> Any:
+        """Validation inference: the evaluation network (EMA or target) with the tiling/ensemble options."""
+        opts = dict(self.infer_options)
+        net = self.step.eval_network(opts.pop("use_ema", True))
+        return lambda x: infer(net, x, device=self.step.device, **opts)
 
     def _sample_writer(self, dataset: str, it: int, saved_by_evaluator: bool) -> Optional[OutputHook]:
         """Hook writing the first ``num_tb_img`` restored images to TensorBoard and ``sample_dir``."""
@@ -327,7 +336,7 @@ class Trainer:
             return
         self.best[name] = {"metric": metric, "better": better, "value": value, "iter": it}
         if is_main_process():
-            path = self.checkpointer.save_best(name, self.best[name], self.model.weights())
+            path = self.checkpointer.save_best(name, self.best[name], self.step.weights())
             self.logger.info("best %s on %s so far: %.4f @ iter %d (%s)", metric, name, value, it, path.name)
 
 

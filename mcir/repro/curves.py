@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from mcir.engine.run_history import read_run
+from mcir.cli.run_history import read_run
 from mcir.errors import DataError
 from mcir.repro.study import Study, run_dir
 

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List
 import torch
 
 from mcir.repro.report import Results, gains_table, per_seed_table, results_table, verdict_lines
-from mcir.engine.run_history import logged_train_seconds
+from mcir.cli.run_history import logged_train_seconds
 from mcir.repro.runner import evaluate_run, train_command, train_run
 from mcir.repro.study import Study, as_dict, run_dir
 from mcir.utils.atomic import atomic_write_text

@@ -11,13 +11,14 @@ from typing import Any, Callable, Dict, List, Optional
 import yaml
 
 from mcir.errors import DataError
-from mcir.options import load_options
+from mcir.options import load_options, thaw
 from mcir.repro.study import Method, Study, benchmark_exists, run_dir, run_name, study_overrides
 from mcir.utils.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[2]
 STATUS_FILE = "repro_status.json"
-COLLAPSE_MARK = "training collapsed"
+# The guard's two stopping messages: bad steps in a row (action stop), or a non-finite loss (action watch).
+COLLAPSE_MARKS = ("training collapsed", "the loss is not finite")
 
 
 def read_status(folder: Path) -> Optional[Dict[str, Any]]:
@@ -63,7 +64,7 @@ def train_run(study: Study, method: Method, seed: int, echo: Callable[[str], Non
     message = err_lines[-1] if err_lines else (proc.stderr.strip().splitlines() or [""])[-1]
     if proc.returncode == 0:
         status = {"status": "finished", "message": "", "total_iter": study.total_iter}
-    elif COLLAPSE_MARK in message:
+    elif any(mark in message for mark in COLLAPSE_MARKS):
         status = {"status": "collapsed", "message": message, "total_iter": study.total_iter}
     else:
         status = {"status": "failed", "message": message, "total_iter": study.total_iter}
@@ -96,7 +97,7 @@ def test_options(study: Study, method: Method, seed: int) -> Dict[str, Any]:
         "scale": scale,
         "num_gpu": opt["num_gpu"],
         "datasets": datasets,
-        "network_g": opt["network_g"],
+        "network_g": thaw(opt["network_g"]),
         "path": {
             "pretrain_network_g": str(run_dir(study, method, seed) / "models" / "net_g_latest.pth"),
             "param_key_g": "params_ema" if use_ema else "params",

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from mcir.archs import ARCH_REGISTRY, arch_kwargs, build_network
-from mcir.engine.convert import convert_checkpoint
+from mcir.archs import ARCH_REGISTRY, build_network
+from mcir.options import build_checked
+from mcir.cli.convert import convert_checkpoint
 from mcir.errors import OptionError
 
 # Small per-arch settings so every forward/backward runs in milliseconds; unlisted archs use defaults.
@@ -35,7 +36,7 @@ def _default(name: str, arg: str, fallback: Any) -> Any:
     """Value of ``arg`` in the small config, else the constructor default, else ``fallback``."""
     if arg in SMALL_CONFIGS.get(name, {}):
         return SMALL_CONFIGS[name][arg]
-    param = arch_kwargs(name).get(arg)
+    param = ARCH_REGISTRY.option_params(name).get(arg)
     if param is None or param.default is inspect.Parameter.empty:
         return fallback
     return param.default
@@ -97,7 +98,7 @@ def test_every_arch_state_dict_roundtrips_through_convert(name: str, tmp_path: P
 def test_every_arch_has_explicit_kwargs(name: str) -> None:
     sig = inspect.signature(ARCH_REGISTRY.get(name))
     assert not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
-    assert set(arch_kwargs(name)) == set(sig.parameters)
+    assert set(ARCH_REGISTRY.option_params(name)) == set(sig.parameters)
 
 
 def test_baselines_need_no_training_but_edsr_does() -> None:
@@ -115,30 +116,23 @@ def test_identity_returns_input_copy() -> None:
     assert x.abs().sum() > 0
 
 
-def test_arch_kwargs_reports_defaults_and_types() -> None:
-    params = arch_kwargs("EDSR")
-    assert params["num_feat"].default == 64 and params["num_feat"].annotation is int
-    assert params["upscale"].default == 4
-    assert arch_kwargs("Bicubic")["upscale"].default == 4
-
-
-def test_build_network_names_bad_kwarg_and_closest() -> None:
+def test_a_checked_arch_section_names_bad_kwarg_and_closest() -> None:
     with pytest.raises(OptionError) as info:
-        build_network({"type": "EDSR", "num_feats": 32}, file="opt.yml")
+        build_checked(ARCH_REGISTRY, {"type": "EDSR", "num_feats": 32}, "network_g", file="opt.yml")
     assert info.value.key == "network_g.num_feats"
     assert info.value.file == "opt.yml"
     assert "did you mean 'num_feat'" in str(info.value)
-    with pytest.raises(OptionError) as info:
+    with pytest.raises(OptionError) as info:  # the constructor's own check, named under the section's key
         build_network({"type": "Identity", "upscale": 2}, key="network_d")
     assert info.value.key == "network_d.upscale"
     with pytest.raises(OptionError) as info:
         build_network({"type": "Bicubic", "num_out_ch": 1})
     assert info.value.key == "network_g.num_out_ch"
     with pytest.raises(OptionError) as info:
-        build_network({"type": "Bicubc"})
+        build_checked(ARCH_REGISTRY, {"type": "Bicubc"}, "network_g")
     assert info.value.key == "network_g.type" and "did you mean Bicubic" in str(info.value)
     with pytest.raises(OptionError):
-        build_network({"num_feat": 8})
+        build_checked(ARCH_REGISTRY, {"num_feat": 8}, "network_g")
 
 
 def test_bicubic_matches_numpy_imresize_on_set5() -> None:

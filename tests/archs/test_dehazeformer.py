@@ -147,7 +147,7 @@ def test_bad_options_name_the_key() -> None:
 
 def test_official_checkpoint_container_loads_strictly(tmp_path) -> None:
     # train.py saves {'state_dict': DataParallel(net).state_dict()}: a container and 'module.' prefixes.
-    from mcir.engine.checkpoint import load_network_weights
+    from mcir.core.checkpoint_io import load_network_weights
 
     torch.manual_seed(0)
     src = DehazeFormer(**DEHAZEFORMER_CONFIGS["t"])

@@ -128,7 +128,7 @@ def test_bad_options_name_the_key() -> None:
 
 def test_official_dataparallel_state_dict_loads_strictly(tmp_path) -> None:
     # train_derain.py saves DataParallel(net).state_dict(): 'module.'-prefixed keys, no container.
-    from mcir.engine.checkpoint import load_network_weights
+    from mcir.core.checkpoint_io import load_network_weights
 
     torch.manual_seed(0)
     src = IDT(img_size=64, embed_dim=4)

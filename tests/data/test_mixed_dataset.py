@@ -13,6 +13,8 @@ from mcir.data import build_dataset, build_loader
 from mcir.data.mixed_dataset import MixedDataset, apportion
 from mcir.errors import OptionError
 from mcir.options import load_options
+from mcir.options.schema import dataset_spec
+from mcir.options.validate import validate
 from mcir.utils.img_util import imwrite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,7 +105,6 @@ def test_training_batches_mix_tasks_with_equal_patch_shapes(tasks):
         (lambda t: t["dehaze"].pop("gt_size"), "datasets.dehaze.gt_size", "needs a gt_size"),
         (lambda t: t["dehaze"].update(color="gray"), "datasets.dehaze.color", "same color"),
         (lambda t: t["derain"].update(batch_size_per_gpu=2), "datasets.derain.batch_size_per_gpu", "data-loader keys"),
-        (lambda t: t["derain"].update(gt_szie=32), "datasets.derain.gt_szie", "did you mean 'gt_size'"),
     ],
 )
 def test_bad_task_sections_name_the_task_key(tasks, edit, key, match):
@@ -111,6 +112,13 @@ def test_bad_task_sections_name_the_task_key(tasks, edit, key, match):
     with pytest.raises(OptionError, match=match) as err:
         MixedDataset(tasks)
     assert err.value.key == key
+
+
+def test_a_misspelt_task_key_is_named_by_the_option_schema(tasks):
+    tasks["derain"]["gt_szie"] = 32
+    with pytest.raises(OptionError, match="did you mean 'gt_size'") as err:
+        validate(dataset_spec(), {"type": "MixedDataset", "datasets": tasks}, "datasets.train")
+    assert err.value.key == "datasets.train.datasets.derain.gt_szie"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +139,7 @@ def test_bad_weights(tasks, weights, match):
 def test_option_file_validates_each_task_like_a_dataset_section(tasks, tmp_path):
     opt = yaml.safe_load((REPO / "options/train/SR/demo_EDSR_tiny_x4_T91.yml").read_text())
     opt["scale"] = 1
-    opt["network_g"] = {"type": "Identity"}
+    opt["network_g"] = {"type": "EDSR", "upscale": 1}
     opt["datasets"] = {
         "train": {
             "type": "MixedDataset",

@@ -13,6 +13,8 @@ import torch
 from mcir.data import LOADER_KEYS, build_dataset
 from mcir.data.imresize import imresize, modcrop
 from mcir.data.paired_dataset import PairedImageDataset
+from mcir.options import build_checked
+from mcir.registry import DATASET_REGISTRY
 from mcir.errors import DataError, OptionError
 from mcir.registry import DATASET_REGISTRY
 from mcir.utils.img_util import imread, img2tensor, imwrite
@@ -255,19 +257,20 @@ def test_build_dataset_drops_loader_keys_and_checks_names(sr_folders):
     cfg.update({k: None for k in LOADER_KEYS})
     ds = build_dataset(dict(cfg), "datasets.val")
     assert isinstance(ds, PairedImageDataset) and len(ds) == 3 and ds.name == "tiny"
-    with pytest.raises(OptionError) as err:
-        build_dataset({**cfg, "gt_szie": 32}, "datasets.train")
+    plain = {k: v for k, v in cfg.items() if k not in LOADER_KEYS}
+    with pytest.raises(OptionError) as err:  # hand-written sections are checked by the option schema
+        build_checked(DATASET_REGISTRY, {**plain, "gt_szie": 32}, "datasets.train")
     assert err.value.key == "datasets.train.gt_szie"
-    with pytest.raises(OptionError) as err:
+    with pytest.raises(OptionError) as err:  # the dataset's own check, named under the section's key
         build_dataset({**cfg, "gt_size": 30}, "datasets.train")
     assert err.value.key == "datasets.train.gt_size"
     with pytest.raises(OptionError, match="dataroot_gt"):
-        build_dataset({"type": "PairedImageDataset"}, "datasets.val")
+        build_checked(DATASET_REGISTRY, {"type": "PairedImageDataset"}, "datasets.val")
     with pytest.raises(OptionError, match="type"):
         build_dataset({"dataroot_gt": str(gt)}, "datasets.val")
 
 
 def test_build_dataset_unknown_type_names_the_key(sr_folders):
     with pytest.raises(OptionError) as err:
-        build_dataset({"type": "PairedImageDatset", "dataroot_gt": str(sr_folders[0])}, "datasets.val")
+        build_checked(DATASET_REGISTRY, {"type": "PairedImageDatset", "dataroot_gt": str(sr_folders[0])}, "datasets.val")
     assert err.value.key == "datasets.val.type" and "did you mean PairedImageDataset" in str(err.value)

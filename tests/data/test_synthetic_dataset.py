@@ -13,6 +13,8 @@ from mcir.data import build_dataset, build_loader
 from mcir.data.dataloader import build_dataloader
 from mcir.data.meta_info import MetaEntry, write_meta_info
 from mcir.data.synthetic_dataset import SyntheticDegradationDataset
+from mcir.options import build_checked
+from mcir.registry import DATASET_REGISTRY
 from mcir.errors import DataError, OptionError
 from mcir.registry import DATASET_REGISTRY
 from mcir.utils.img_util import img2tensor, imwrite
@@ -165,10 +167,10 @@ def test_option_errors_name_the_key_through_build_dataset(clean):
     assert info.value.key == "datasets.val.degradations[0].depht" and "did you mean 'depth'" in str(info.value)
     with pytest.raises(OptionError, match="at least one degradation"):
         build_dataset({**base, "degradations": []}, "datasets.val")
-    with pytest.raises(OptionError, match="needs argument"):
-        build_dataset(base, "datasets.val")
-    with pytest.raises(OptionError, match="unknown color"):
-        build_dataset({**base, "degradations": NOISE, "color": "hsv"}, "datasets.val")
+    with pytest.raises(OptionError, match=r"missing required key\(s\) degradations"):
+        build_checked(DATASET_REGISTRY, base, "datasets.val")
+    with pytest.raises(OptionError, match="expected one of .rgb., .gray., .y. or null, got .hsv."):
+        build_checked(DATASET_REGISTRY, {**base, "degradations": NOISE, "color": "hsv"}, "datasets.val")
 
 
 def test_data_errors_name_the_file(clean, tmp_path):

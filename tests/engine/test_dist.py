@@ -1,4 +1,4 @@
-"""Tests of mcir.engine.dist: launcher variables, option checks, single-process identities, sharded validation."""
+"""Tests of mcir.engine.distributed and mcir.core.dist: launcher variables, option checks, single-process identities, sharded validation."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from torch.utils.data import DataLoader
 
 from mcir.data import build_loader
 from mcir.data.dataloader import EnlargedSampler
-from mcir.engine import dist as mdist
+from mcir.core import dist as cdist
+from mcir.engine import distributed as mdist
 from mcir.engine.evaluator import Evaluator
-from mcir.engine.rng import get_rng_state
+from mcir.core.rng import get_rng_state
 from mcir.engine.trainer import Schedule, Trainer
 from mcir.errors import CheckpointError, OptionError
 from mcir.test import build_parser as eval_parser
@@ -54,14 +55,19 @@ def test_bad_launch_environments_are_option_errors(launcher, env, message):
     assert message in str(err.value) and err.value.key == "--launcher"
 
 
-def test_dist_params_are_checked():
-    assert mdist.check_dist_params(None) == {"backend": None, "port": None}
-    assert mdist.check_dist_params({"backend": "gloo", "port": 29501}) == {"backend": "gloo", "port": 29501}
-    for bad, key in [({"backend": "mpi"}, "dist_params.backend"), ({"port": "x"}, "dist_params.port"),
-                     ({"prot": 1}, "dist_params.prot"), ("nccl", "dist_params")]:
+def test_dist_params_are_checked_by_the_option_schema(repo_root):
+    from mcir.options import load_options
+
+    demo = str(repo_root / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91.yml")
+    assert load_options(demo)["dist_params"] == {"backend": None, "port": None}
+    assert load_options(demo, ["dist_params={backend: gloo, port: 29501}"])["dist_params"] == {
+        "backend": "gloo", "port": 29501}
+    for bad, key in [("{backend: mpi}", "dist_params.backend"), ("{port: x}", "dist_params.port"),
+                     ("{port: 70000}", "dist_params.port"), ("{prot: 1}", "dist_params.prot"),
+                     ("nccl", "dist_params")]:
         with pytest.raises(OptionError) as err:
-            mdist.check_dist_params(bad, "x.yml")
-        assert err.value.key == key and err.value.file == "x.yml"
+            load_options(demo, [f"dist_params={bad}"])
+        assert err.value.key == key and err.value.file == demo
 
 
 def test_launcher_none_refuses_a_multi_process_start():
@@ -79,11 +85,11 @@ def test_only_train_accepts_launchers():
 
 def test_collectives_are_identities_in_one_process():
     t = torch.tensor([1.0, 2.0])
-    assert mdist.all_reduce_sum(t) is t and mdist.mean_across_ranks(t) is t
-    assert mdist.gather_to_main("a") == ["a"]
-    assert mdist.get_rank() == 0 and mdist.get_world_size() == 1 and mdist.is_main_process()
+    assert cdist.all_reduce_sum(t) is t and cdist.mean_across_ranks(t) is t
+    assert cdist.gather_to_main("a") == ["a"]
+    assert cdist.get_rank() == 0 and cdist.get_world_size() == 1 and cdist.is_main_process()
     with pytest.raises(CheckpointError):
-        mdist.run_on_main(lambda: (_ for _ in ()).throw(CheckpointError("bad")))
+        cdist.run_on_main(lambda: (_ for _ in ()).throw(CheckpointError("bad")))
 
 
 class _NoModel:

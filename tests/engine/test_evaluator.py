@@ -11,7 +11,7 @@ import torch
 from mcir.archs.simple_arch import Bicubic
 from mcir.data import build_loader
 from mcir.engine.evaluator import Evaluator
-from mcir.engine.inference import restore
+from mcir.core.inference import restore
 from mcir.errors import DataError
 from mcir.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 from mcir.utils.img_util import imread, tensor2img

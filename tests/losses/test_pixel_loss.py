@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mcir.options import build_checked
+from mcir.registry import LOSS_REGISTRY
 from mcir.errors import OptionError
 from mcir.losses import build_loss
 from mcir.losses.pixel_loss import CharbonnierLoss, L1Loss, MSELoss
@@ -105,14 +107,14 @@ def test_build_loss_and_errors() -> None:
     loss = build_loss({"type": "CharbonnierLoss", "loss_weight": 0.5, "eps": 1e-6}, "train.pixel_opt")
     assert isinstance(loss, CharbonnierLoss) and loss.loss_weight == 0.5 and loss.eps == 1e-6
     with pytest.raises(OptionError) as info:
-        build_loss({"type": "L1Loss", "reduce": "sum"}, "train.pixel_opt")
+        build_checked(LOSS_REGISTRY, {"type": "L1Loss", "reduce": "sum"}, "train.pixel_opt")
     assert info.value.key == "train.pixel_opt.reduce"
     assert "did you mean 'reduction'" in str(info.value)
     with pytest.raises(OptionError) as info:
-        build_loss({"type": "L1Loss", "reduction": "avg"}, "train.pixel_opt", file="x.yml")
+        build_checked(LOSS_REGISTRY, {"type": "L1Loss", "reduction": "avg"}, "train.pixel_opt", file="x.yml")
     assert info.value.key == "train.pixel_opt.reduction"
     assert info.value.file == "x.yml"
     with pytest.raises(OptionError) as info:
-        build_loss({"type": "L1Los"}, "train.pixel_opt")
+        build_checked(LOSS_REGISTRY, {"type": "L1Los"}, "train.pixel_opt")
     assert info.value.key == "train.pixel_opt.type"
     assert "did you mean L1Loss" in str(info.value)

@@ -64,7 +64,7 @@ def test_val_preset_option_fills_metrics_at_load_time(tmp_path):
         "round_y": True,
         "better": "higher",
     }
-    with pytest.raises(OptionError, match=r"val\.preset: must be one of .*'derain'") as err:
+    with pytest.raises(OptionError, match=r"val\.preset: expected one of .*'derain'.*got 'deraining'; did you mean 'derain'") as err:
         load_options(_options_file(tmp_path, {"preset": "deraining"}), is_train=False)
     assert err.value.file.endswith("opt.yml")
 

@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from mcir.archs.edsr_arch import EDSR
-from mcir.engine.negative_bank import NegativeBank
-from mcir.engine.optim_step import OptimStep
+from mcir.engine.guard import LossNotFinite, StepGuard, TrainingCollapsed
 from mcir.losses.pixel_loss import L1Loss
-from mcir.losses.spn_loss import SPNLoss
-from mcir.models.mcir_model import MCIRModel, TrainingCollapsed
-from mcir.models.step_guard import StepGuard
+from mcir.method.eq1_negatives import NegativeBank
+from mcir.method.eq2_4_spn import SPNLoss
+from mcir.models.mcir_model import MCIRModel
 from mcir.train import main as train_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +59,15 @@ def test_lambda_zero_trains_exactly_like_the_plain_model(run_args, tmp_path):
     assert not torch.equal(plain["net_g"]["conv_first.weight"], spn["net_g"]["conv_first.weight"])
 
 
+def test_re_seeding_at_start_iter_does_not_shift_the_random_stream(run_args, tmp_path):
+    assert train_main(run_args(PLAIN, "plain")) == 0
+    late = ("train.neg_opt.loss_weight=0", "train.negatives.start_iter=2", "train.negatives.init=blend")
+    assert train_main(run_args(SPN, "late0", *late)) == 0
+    plain, late0 = _state(tmp_path / "plain", 6)["model"], _state(tmp_path / "late0", 6)["model"]
+    _assert_same(plain["net_g"], late0["net_g"], "net_g")  # fresh weights came from their own seeded stream
+    assert int(late0["negatives"]["negatives.0.num_updates"]) == 4  # updates at 3..6 only
+
+
 def test_stop_and_resume_with_negatives_is_bit_identical(run_args, tmp_path):
     extra = ("train.neg_opt.loss_weight=0.05",)
     assert train_main(run_args(SPN, "full", *extra)) == 0
@@ -98,19 +106,15 @@ def test_bf16_negatives_train_and_bad_precision_is_a_one_line_error(run_args, tm
 
 
 # ---- unit tests on a directly built model -----------------------------------------------------
-def _model(loss_weight: float = 1e-2, neg_ratio=None, guard=None) -> MCIRModel:
+def _model(loss_weight: float = 1e-2, neg_ratio=None) -> MCIRModel:
     torch.manual_seed(0)
     net = EDSR(num_feat=8, num_block=1, upscale=2)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     return MCIRModel(
-        neg_bank=NegativeBank(net, steps=[1, 2], init="target"),
-        neg_loss=SPNLoss(loss_weight=loss_weight, vgg_weights="random"),
+        net,
+        negatives=NegativeBank(net, steps=[1, 2], init="target"),
+        spn=SPNLoss(loss_weight=loss_weight, vgg_weights="random"),
         neg_ratio=neg_ratio,
-        guard=guard,
-        net_g=net,
-        device=torch.device("cpu"),
         pixel_loss=L1Loss(),
-        optim_step=OptimStep(opt, net.parameters()),
     )
 
 
@@ -124,9 +128,9 @@ def test_total_loss_is_rec_minus_lambda_times_eq4():
     b = _batch()
     out = model.net_g(b["lq"])
     total, logs = model.compute_losses(b["lq"], b["gt"], out, iteration=1)
-    negs = model.neg_bank(b["lq"])
+    negs = model.negatives(b["lq"])
     direct = torch.stack([
-        sum(w * (model.neg_loss.vgg(out)[l] - model.neg_loss.vgg(negs[i])[l]).abs().mean()
+        sum(w * (model.spn.vgg(out)[l] - model.spn.vgg(negs[i])[l]).abs().mean()
             for l, w in {"relu1_2": 0.2, "relu2_2": 0.3, "relu3_3": 0.5}.items())
         for i in range(len(negs))
     ]).mean()
@@ -135,38 +139,62 @@ def test_total_loss_is_rec_minus_lambda_times_eq4():
     torch.testing.assert_close(logs["neg_ratio"], (0.5 * direct / l1).detach(), rtol=1e-5, atol=1e-7)
 
 
-def test_adaptive_lambda_keeps_the_ratio():
-    model = _model(neg_ratio=0.05)
-    logs = model.train_step(_batch(), iteration=1)  # negatives start as copies: L_neg = 0, no push
+def test_adaptive_lambda_keeps_the_ratio(make_step):
+    step = make_step(_model(neg_ratio=0.05))
+    logs = step(_batch(), 1)  # negatives start as copies: L_neg = 0, no push
     assert float(logs["neg_ratio"]) == 0.0 and float(logs["lambda"]) == 0.0
-    logs = model.train_step(_batch(), iteration=2)
+    logs = step(_batch(), 2)
     assert float(logs["l_neg"]) > 0
     assert float(logs["neg_ratio"]) == pytest.approx(0.05, rel=1e-5)
 
 
-def test_guard_skips_bad_steps_then_halves_lambda():
-    model = _model(loss_weight=0.2, guard=StepGuard(patience=2, on_collapse="halve", snapshot_freq=1))
-    model.train_step(_batch(), 1)
+def test_guard_skips_bad_steps_then_halves_lambda(make_step):
+    model = _model(loss_weight=0.2)
+    step = make_step(model, guard=StepGuard("halve", patience=2, snapshot_freq=1))
+    step(_batch(), 1)
     good = {k: v.clone() for k, v in model.net_g.state_dict().items()}
     nan_batch = {"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), float("nan"))}
-    model.train_step(nan_batch, 2)  # skipped: weights unchanged
+    step(nan_batch, 2)  # skipped: weights unchanged
     for k, v in model.net_g.state_dict().items():
         assert torch.equal(v, good[k])
-    model.train_step(nan_batch, 3)  # second bad step in a row: restore + halve
+    step(nan_batch, 3)  # second bad step in a row: restore + halve
     assert model.neg_lambda == pytest.approx(0.1)
     for k, v in model.net_g.state_dict().items():
         assert torch.equal(v, good[k])
 
 
-def test_guard_can_stop_with_a_clear_message():
-    model = _model(guard=StepGuard(patience=1, on_collapse="stop"))
-    model.train_step(_batch(), 1)
+def test_guard_halves_the_ratio_under_adaptive_lambda(make_step):
+    model = _model(neg_ratio=0.08)
+    step = make_step(model, guard=StepGuard("halve", patience=1, snapshot_freq=1))
+    step(_batch(), 1)
+    step({"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), float("nan"))}, 2)
+    assert model.neg_ratio == pytest.approx(0.04)
+    logs = step(_batch(), 3)  # λ is chosen from the halved ratio, not overwritten back
+    assert float(logs["neg_ratio"]) == pytest.approx(0.04, rel=1e-5)
+
+
+def test_guard_can_stop_with_a_clear_message(make_step):
+    step = make_step(_model(), guard=StepGuard("stop", patience=1))
+    step(_batch(), 1)
     with pytest.raises(TrainingCollapsed, match="collapsed at iteration 2"):
-        model.train_step({"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), float("inf"))}, 2)
+        step({"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), float("inf"))}, 2)
+
+
+def test_watching_guard_takes_every_finite_step_and_stops_on_a_non_finite_loss(make_step):
+    model = _model(loss_weight=0.2)
+    step = make_step(model, guard=StepGuard("watch", explode_factor=1.5))
+    step(_batch(), 1)
+    before = {k: v.clone() for k, v in model.net_g.state_dict().items()}
+    big = {"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), 50.0)}
+    step(big, 2)  # exploding, but a faithful run takes it: only counted
+    assert step.suspicious_steps == 1
+    assert not torch.equal(before["conv_first.weight"], model.net_g.state_dict()["conv_first.weight"])
+    with pytest.raises(LossNotFinite, match="not finite at iteration 3"):
+        step({"lq": _batch()["lq"], "gt": torch.full((2, 3, 24, 24), float("nan"))}, 3)
 
 
 def test_guard_flags_an_exploding_reconstruction_loss():
-    guard = StepGuard(explode_factor=5, patience=3)
+    guard = StepGuard("skip", explode_factor=5, patience=3)
     assert guard.check(torch.tensor(1.0), torch.tensor(1.0)) == "ok"
     assert guard.check(torch.tensor(1.0), torch.tensor(1.2)) == "ok"
     assert guard.check(torch.tensor(9.0), torch.tensor(9.0)) == "exploding"
@@ -174,6 +202,13 @@ def test_guard_flags_an_exploding_reconstruction_loss():
 
 
 def test_bad_guard_threshold_is_a_one_line_error_naming_the_key(run_args, capsys):
-    assert train_main(run_args(SPN, "badguard", "train.neg_guard.explode_factor=0.5")) == 1
+    assert train_main(run_args(SPN, "badguard", "train.guard.explode_factor=0.5")) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "train.neg_guard.explode_factor" in err[0] and "demo_EDSR_tiny_x4_T91_SPN.yml" in err[0]
+    assert len(err) == 1 and "train.guard.explode_factor" in err[0] and "demo_EDSR_tiny_x4_T91_SPN.yml" in err[0]
+    assert "expected a number > 1, got 0.5" in err[0]
+
+
+def test_the_old_neg_guard_key_says_where_it_went(run_args, capsys):
+    assert train_main(run_args(SPN, "oldguard", "train.neg_guard.enabled=true")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.neg_guard" in err[0] and "renamed to train.guard" in err[0]

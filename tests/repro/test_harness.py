@@ -86,7 +86,7 @@ def test_collapse_is_reported_as_such(tmp_path):
         "+SPN huge": {"opt": str(PLAIN), "set": [
             "model_type=MCIRModel", "train.negatives={steps: [1, 2]}",
             "train.neg_opt={type: SPNLoss, vgg_weights: random, loss_weight: .inf}",  # a non-finite loss
-            "train.neg_guard={patience: 1, on_collapse: stop}"]},
+            "train.guard={patience: 1, action: stop}"]},
     })
     assert main([str(study)]) == 0
     report = (tmp_path / "report" / "report.md").read_text()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mcir.archs.simple_arch import Bicubic
-from mcir.engine.inference import restore
-from mcir.engine.run_history import read_run
+from mcir.core.inference import restore
+from mcir.cli.run_history import read_run
 from mcir.errors import DataError
 from mcir.train import main as train_main
 from mcir.utils.img_util import img2tensor, imread, imwrite, tensor2img

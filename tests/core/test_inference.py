@@ -15,7 +15,7 @@ from skimage import data as skdata
 from torch import nn
 
 from mcir.archs.edsr_arch import EDSR
-from mcir.engine.inference import (
+from mcir.core.inference import (
     forward_padded,
     pad_to_multiple,
     restore,
@@ -266,7 +266,7 @@ def test_tiled_forward_validates_directly():
 _PEAK_CHILD = r"""
 import sys, torch
 from mcir.archs.edsr_arch import EDSR
-from mcir.engine.inference import restore
+from mcir.core.inference import restore
 
 def rss_kib(field):
     for line in open("/proc/self/status"):

@@ -5,7 +5,7 @@ import argparse
 import pytest
 
 from mcir.errors import DataError, MCIRError
-from mcir.utils.plotting import add_run_arguments, read_runs
+from mcir.cli.plotting import add_run_arguments, read_runs
 
 
 def _log(path, loss):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mcir.errors import OptionError
-from mcir.losses.spn_loss import SPNLoss
+from mcir.method.eq2_4_spn import SPNLoss
 from mcir.registry import LOSS_REGISTRY
 
 # This machine is offline, so every loss uses vgg_weights='random' (seeded random VGG).

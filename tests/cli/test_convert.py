@@ -1,4 +1,4 @@
-"""Tests of checkpoint conversion (mcir.engine.convert) and its command line, scripts/convert_checkpoint.py."""
+"""Tests of checkpoint conversion (mcir.cli.convert) and its command line, scripts/convert_checkpoint.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mcir.archs import build_network
-from mcir.engine.convert import (
+from mcir.cli.convert import (
     KeyMismatchError,
     compare_keys,
     convert_checkpoint,

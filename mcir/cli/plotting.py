@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 if TYPE_CHECKING:
-    from mcir.engine.run_history import RunHistory
+    from mcir.cli.run_history import RunHistory
 
 
 def pyplot() -> Any:
@@ -55,13 +55,13 @@ def read_runs(paths: Sequence[Union[str, Path]], labels: Optional[str] = None) -
     """Read the runs to plot, named by ``labels`` in the legend when given.
 
     Args:
-        paths: Run folders, ``logs/`` folders or log files (see :func:`mcir.engine.run_history.read_run`).
+        paths: Run folders, ``logs/`` folders or log files (see :func:`mcir.cli.run_history.read_run`).
         labels: The ``--labels`` value: comma-separated names, one per run; None keeps the runs' own names.
 
     Returns:
         One history per path, in order.
     """
-    from mcir.engine.run_history import read_run
+    from mcir.cli.run_history import read_run
     from mcir.errors import MCIRError
 
     runs = [read_run(Path(p)) for p in paths]

@@ -1,4 +1,4 @@
-"""Tests of OptimStep through RestorationModel: accumulation, autocast, fp16 scaling, skipped steps, channels-last."""
+"""Tests of OptimStep through TrainStep: accumulation, autocast, fp16 scaling, skipped steps, channels-last."""
 
 from __future__ import annotations
 
@@ -8,20 +8,21 @@ import pytest
 import torch
 
 from mcir.archs.edsr_arch import EDSR
-from mcir.engine.optim_step import OptimStep, check_amp
+from mcir.core.optim_step import OptimStep, check_amp
+from mcir.engine.train_step import TrainStep
 from mcir.losses.pixel_loss import L1Loss
 from mcir.models.restoration_model import RestorationModel
 
 
 def _model(amp: str = "off", accumulate: int = 1, channels_last: bool = False, seed: int = 0,
-           optimizer: type = torch.optim.Adam) -> RestorationModel:
+           optimizer: type = torch.optim.Adam) -> TrainStep:
     torch.manual_seed(seed)
     net = EDSR(num_feat=8, num_block=1, upscale=2)  # no batch-dependent layers
     if channels_last:
         net.to(memory_format=torch.channels_last)
     opt = optimizer(net.parameters(), lr=1e-2)
     step = OptimStep(opt, net.parameters(), amp=amp, accumulate_steps=accumulate)
-    return RestorationModel(net, torch.device("cpu"), L1Loss(), step, channels_last=channels_last)
+    return TrainStep(RestorationModel(net, L1Loss()), step, torch.device("cpu"), channels_last=channels_last)
 
 
 def _batch(n: int, seed: int) -> dict:
@@ -29,8 +30,8 @@ def _batch(n: int, seed: int) -> dict:
     return {"lq": torch.rand(n, 3, 8, 8, generator=g), "gt": torch.rand(n, 3, 16, 16, generator=g)}
 
 
-def _params(model: RestorationModel) -> dict:
-    return {k: v.detach().clone() for k, v in model.net_g.state_dict().items()}
+def _params(step: TrainStep) -> dict:
+    return {k: v.detach().clone() for k, v in step.model.net_g.state_dict().items()}
 
 
 def test_accumulating_two_halves_equals_one_double_batch():
@@ -38,9 +39,9 @@ def test_accumulating_two_halves_equals_one_double_batch():
     start = _params(whole)
     for it in (1, 2, 3):
         b = _batch(4, seed=it)
-        logs_whole = whole.train_step(b, it)
+        logs_whole = whole(b, it)
         parts = [{k: v[:2] for k, v in b.items()}, {k: v[2:] for k, v in b.items()}]
-        logs_halves = halves.train_step(parts, it)
+        logs_halves = halves(parts, it)
         torch.testing.assert_close(logs_halves["l_pix"], logs_whole["l_pix"], rtol=1e-6, atol=1e-7)
     end_whole, end_halves = _params(whole), _params(halves)
     assert not torch.equal(start["conv_first.weight"], end_whole["conv_first.weight"])
@@ -50,53 +51,53 @@ def test_accumulating_two_halves_equals_one_double_batch():
 
 def test_wrong_number_of_micro_batches_is_an_error():
     with pytest.raises(ValueError, match="accumulate_steps is 2"):
-        _model(accumulate=2).train_step(_batch(2, 0), 1)
+        _model(accumulate=2)(_batch(2, 0), 1)
 
 
 def test_bf16_training_runs_under_autocast_and_loss_decreases():
     model = _model(amp="bf16")
     seen = []
-    model.net_g.conv_first.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    model.model.net_g.conv_first.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     b = _batch(4, 0)
-    losses = [float(model.train_step(b, it)["l_pix"]) for it in range(1, 31)]
+    losses = [float(model(b, it)["l_pix"]) for it in range(1, 31)]
     assert seen[0] == torch.bfloat16  # the convolutions really ran in bf16
-    assert all(p.dtype == torch.float32 for p in model.net_g.parameters())  # master weights stay float32
+    assert all(p.dtype == torch.float32 for p in model.model.net_g.parameters())  # master weights stay float32
     assert losses[-1] < 0.7 * losses[0]
 
 
 def test_fp16_scaler_state_resumes_exactly():
     a = _model(amp="fp16")
-    assert a.optim_step.scaler is not None
+    assert a.optim.scaler is not None
     for it in (1, 2):
-        a.train_step(_batch(2, it), it)
+        a(_batch(2, it), it)
     state = copy.deepcopy(a.state_dict())
     assert state["optim_step"]["scaler"]["scale"] > 0
     b = _model(amp="fp16", seed=1)
     b.load_state_dict(state)
     for it in (3, 4):
-        a.train_step(_batch(2, it), it)
-        b.train_step(_batch(2, it), it)
+        a(_batch(2, it), it)
+        b(_batch(2, it), it)
     for k, v in _params(a).items():
         assert torch.equal(v, _params(b)[k])
-    assert a.optim_step.scaler.get_scale() == b.optim_step.scaler.get_scale()
+    assert a.optim.scaler.get_scale() == b.optim.scaler.get_scale()
 
 
 @pytest.mark.parametrize("amp", ["off", "fp16"])
 def test_non_finite_gradients_skip_the_step_and_are_counted(amp):
     model = _model(amp=amp)
-    model.train_step(_batch(2, 0), 1)
+    model(_batch(2, 0), 1)
     before = _params(model)
     bad = _batch(2, 1)
     bad["lq"][0, 0, 0, 0] = float("nan")  # NaN activations give NaN gradients (a NaN target would give zeros)
-    scale = model.optim_step.scaler.get_scale() if amp == "fp16" else None
-    model.train_step(bad, 2)
+    scale = model.optim.scaler.get_scale() if amp == "fp16" else None
+    model(bad, 2)
     for k, v in _params(model).items():
         assert torch.equal(v, before[k]), f"{k} changed on a skipped step"
     assert model.skipped_steps == 1
     assert model.state_dict()["optim_step"]["skipped_steps"] == 1
     if amp == "fp16":
-        assert model.optim_step.scaler.get_scale() < scale  # the scaler backs off
-    model.train_step(_batch(2, 2), 3)  # and training goes on
+        assert model.optim.scaler.get_scale() < scale  # the scaler backs off
+    model(_batch(2, 2), 3)  # and training goes on
     assert not torch.equal(_params(model)["conv_first.weight"], before["conv_first.weight"])
     fresh = _model(amp=amp)
     fresh.load_state_dict(model.state_dict())
@@ -106,12 +107,12 @@ def test_non_finite_gradients_skip_the_step_and_are_counted(amp):
 def test_channels_last_trains_like_contiguous():
     # SGD: Adam would magnify float-level differences of near-zero gradients into whole steps.
     plain, nhwc = _model(optimizer=torch.optim.SGD), _model(channels_last=True, optimizer=torch.optim.SGD)
-    assert nhwc.net_g.conv_first.weight.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc.model.net_g.conv_first.weight.is_contiguous(memory_format=torch.channels_last)
     seen = []
-    nhwc.net_g.conv_first.register_forward_pre_hook(lambda m, i: seen.append(i[0]))
+    nhwc.model.net_g.conv_first.register_forward_pre_hook(lambda m, i: seen.append(i[0]))
     for it in (1, 2):
-        plain.train_step(_batch(2, it), it)
-        nhwc.train_step(_batch(2, it), it)
+        plain(_batch(2, it), it)
+        nhwc(_batch(2, it), it)
     assert seen[0].is_contiguous(memory_format=torch.channels_last)
     for k, v in _params(plain).items():
         torch.testing.assert_close(_params(nhwc)[k], v, rtol=1e-5, atol=1e-6)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mcir.engine.run_history import logged_train_seconds
+from mcir.cli.run_history import logged_train_seconds
 
 
 def _log(folder: Path, name: str, lines: list) -> None:

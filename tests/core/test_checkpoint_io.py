@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from mcir.engine.checkpoint import (
-    Checkpointer,
+from mcir.engine.checkpointer import Checkpointer
+from mcir.core.checkpoint_io import (
     UnsafeCheckpointError,
     atomic_save,
     digest_path,

@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from mcir.archs.edsr_arch import EDSR
-from mcir.engine.negative_bank import NegativeBank
-from mcir.engine.optim_step import OptimStep
+from mcir.method.eq1_negatives import NegativeBank
+from mcir.core.optim_step import OptimStep
+from mcir.engine.train_step import TrainStep
 from mcir.losses.multi_l1 import mean_abs_to_many
 from mcir.losses.pixel_loss import L1Loss
-from mcir.losses.spn_loss import SPNLoss
+from mcir.method.eq2_4_spn import SPNLoss
 from mcir.models.mcir_model import MCIRModel
 
 pytestmark = pytest.mark.filterwarnings("ignore:VGGFeatureExtractor")
@@ -49,16 +50,16 @@ def test_mcir_step_in_bf16():
     torch.manual_seed(0)
     net = EDSR(num_feat=8, num_block=1, upscale=2)
     model = MCIRModel(
-        neg_bank=NegativeBank(net, steps=[1, 2], init="blend"),
-        neg_loss=SPNLoss(loss_weight=1e-2, vgg_weights="random"),
-        net_g=net,
-        device=torch.device("cpu"),
+        net,
+        negatives=NegativeBank(net, steps=[1, 2], init="blend"),
+        spn=SPNLoss(loss_weight=1e-2, vgg_weights="random"),
         pixel_loss=L1Loss(),
-        optim_step=OptimStep(torch.optim.Adam(net.parameters(), lr=1e-3), net.parameters(), amp="bf16"),
     )
+    optim = OptimStep(torch.optim.Adam(net.parameters(), lr=1e-3), net.parameters(), amp="bf16")
+    step = TrainStep(model, optim, torch.device("cpu"))
     before = net.conv_first.weight.detach().clone()
     batch = {"lq": torch.rand(2, 3, 12, 12), "gt": torch.rand(2, 3, 24, 24)}
-    logs = model.train_step(batch, 1)
+    logs = step(batch, 1)
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in logs.values())
-    assert float(logs["l_neg"]) > 0 and model.skipped_steps == 0
+    assert float(logs["l_neg"]) > 0 and step.skipped_steps == 0
     assert not torch.equal(before, net.conv_first.weight)

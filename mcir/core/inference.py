@@ -242,3 +242,35 @@ def restore(
 
     with torch.no_grad():
         return self_ensemble(run, x) if ensemble else run(x)
+
+
+def infer(
+    net: nn.Module,
+    lq: Tensor,
+    tile: Optional[int] = None,
+    tile_overlap: int = 0,
+    self_ensemble: bool = False,
+    device: Optional[torch.device] = None,
+) -> Tensor:
+    """Restore a batch with ``net`` in eval mode (its mode is put back afterwards).
+
+    Args:
+        net: The network.
+        lq: Degraded batch (N, C, H, W) in [0, 1], on any device.
+        tile: Tile side in input pixels (None: whole image).
+        tile_overlap: Overlap between tiles.
+        self_ensemble: Average the 8 flips/rotations.
+        device: Where to run (default: where ``net``'s parameters are; ``lq``'s device for parameter-free nets).
+
+    Returns:
+        The restored batch (not clamped), on that device.
+    """
+    if device is None:
+        param = next(net.parameters(), None)
+        device = param.device if param is not None else lq.device
+    was_training = net.training
+    net.eval()
+    try:
+        return restore(net, lq.to(device), tile=tile, overlap=tile_overlap, ensemble=self_ensemble)
+    finally:
+        net.train(was_training)

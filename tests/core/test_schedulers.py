@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mcir.engine.optim_step import OptimStep
-from mcir.engine.schedulers import CosineAnnealingRestartLR, MultiStepRestartLR
+from mcir.core.optim_step import OptimStep
+from mcir.core.schedulers import CosineAnnealingRestartLR, MultiStepRestartLR
 
 
 def _lrs(sched_fn, n):

@@ -1,29 +1,23 @@
-"""Distributed training: process-group setup (torchrun or SLURM), rank queries and the few collectives mcir uses.
-
-Every helper also works in a single process (no process group): collectives then return their input, so
-models, the trainer and the evaluator call them unconditionally.
-"""
+"""Process setup: the device, and (under torchrun or SLURM) the process group and the DDP wrapping."""
 
 from __future__ import annotations
 
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, TypeVar
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from mcir.errors import MCIRError, OptionError
+from mcir.core.dist import barrier, broadcast_modules
+from mcir.errors import OptionError
 
 LAUNCHERS = ("none", "pytorch", "slurm")
-BACKENDS = ("nccl", "gloo")
 DEFAULT_PORT = 29500
 # Rank 0 may write a large checkpoint or validation images while the others wait in a collective.
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -100,35 +94,29 @@ def rank_variables(launcher: str, environ: Mapping[str, str], port: Optional[int
     return {"rank": rank, "world_size": world_size, "local_rank": local_rank, "init_method": init_method}
 
 
-def check_dist_params(params: Any, file: Optional[str] = None) -> Dict[str, Any]:
-    """Validate the ``dist_params`` section (BasicSR's key): ``backend`` (nccl | gloo) and ``port``.
+def select_device(num_gpu: Any, file: Optional[str] = None) -> torch.device:
+    """Pick the device from the validated ``num_gpu`` option (``auto``, 0, or a count).
 
     Args:
-        params: The option value (None or a mapping).
+        num_gpu: The option value.
         file: Option file, for error messages.
 
     Returns:
-        ``{"backend": str or None, "port": int or None}``.
+        ``cuda`` when requested/available, else ``cpu``.
     """
-    if params is None:
-        return {"backend": None, "port": None}
-    if not isinstance(params, dict):
-        raise OptionError("must be a section with 'backend' and/or 'port'", file, "dist_params")
-    unknown = sorted(set(params) - {"backend", "port"})
-    if unknown:
-        raise OptionError(f"unknown key '{unknown[0]}' (known: backend, port)", file, f"dist_params.{unknown[0]}")
-    backend, port = params.get("backend"), params.get("port")
-    if backend is not None and backend not in BACKENDS:
-        raise OptionError(f"must be one of {', '.join(BACKENDS)}, got {backend!r}", file, "dist_params.backend")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
-        raise OptionError(f"must be a TCP port number, got {port!r}", file, "dist_params.port")
-    return {"backend": backend, "port": port}
+    if num_gpu == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if num_gpu == 0:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise OptionError(f"asks for {num_gpu} GPU(s) but CUDA is not available; use 0 or auto", file, "num_gpu")
+    return torch.device("cuda")
 
 
 def init_dist(
     launcher: str,
     num_gpu: Any,
-    dist_params: Any = None,
+    dist_params: Optional[Mapping[str, Any]] = None,
     file: Optional[str] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> DistContext:
@@ -137,17 +125,15 @@ def init_dist(
     Args:
         launcher: ``none`` (one process), ``pytorch`` (torchrun) or ``slurm`` (srun, one task per GPU).
         num_gpu: The ``num_gpu`` option: ``auto`` (CUDA when available), 0 (CPU) or a count (needs CUDA).
-        dist_params: The ``dist_params`` option (``backend``, ``port``).
+        dist_params: The validated ``dist_params`` option (``backend``, ``port``).
         file: Option file, for error messages.
         environ: Environment variables (default ``os.environ``).
 
     Returns:
         The process's :class:`DistContext`.
     """
-    from mcir.cli import select_device
-
     environ = os.environ if environ is None else environ
-    params = check_dist_params(dist_params, file)
+    params = {"backend": None, "port": None, **dict(dist_params or {})}
     device = select_device(num_gpu, file)
     if launcher == "none":
         world = environ.get("WORLD_SIZE", "1").strip()
@@ -200,129 +186,16 @@ def shutdown(ctx: DistContext, wait: bool = True) -> None:
         dist.destroy_process_group()
 
 
-# ---- rank queries ---------------------------------------------------------------------------
-def get_rank() -> int:
-    """This process's global rank (0 without a process group)."""
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def get_world_size() -> int:
-    """Number of processes (1 without a process group)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def is_main_process() -> bool:
-    """Whether this is rank 0 (always true in a single process)."""
-    return get_rank() == 0
-
-
-# ---- collectives (identity in a single process) ---------------------------------------------
-def _comm_device() -> torch.device:
-    """Tensors given to the backend must live here (nccl only moves CUDA tensors)."""
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def barrier() -> None:
-    """Wait for every process (no-op in a single process)."""
-    if get_world_size() > 1:
-        if dist.get_backend() == "nccl":
-            dist.barrier(device_ids=[torch.cuda.current_device()])
-        else:
-            dist.barrier()
-
-
-def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
-    """Element-wise sum of ``values`` over all processes.
-
-    Args:
-        values: Same shape and dtype on every process.
-
-    Returns:
-        A new tensor on ``values``' device (``values`` itself in a single process).
-    """
-    if get_world_size() == 1:
-        return values
-    buf = values.detach().to(_comm_device(), copy=True)
-    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
-    return buf.to(values.device)
-
-
-def mean_across_ranks(values: torch.Tensor) -> torch.Tensor:
-    """Element-wise mean of ``values`` over all processes (``values`` itself in a single process)."""
-    world = get_world_size()
-    return values if world == 1 else all_reduce_sum(values) / world
-
-
-def gather_to_main(obj: T) -> Optional[List[T]]:
-    """Collect a picklable object from every rank on rank 0.
-
-    Args:
-        obj: This rank's object.
-
-    Returns:
-        The objects in rank order on rank 0, None elsewhere (``[obj]`` in a single process).
-    """
-    if get_world_size() == 1:
-        return [obj]
-    out: Optional[List[T]] = [None] * get_world_size() if is_main_process() else None  # type: ignore[list-item]
-    dist.gather_object(obj, out, dst=0)
-    return out
-
-
-def run_on_main(fn: Callable[[], T]) -> T:
-    """Run ``fn`` on rank 0 only and hand its result (or its mcir error) to every rank.
-
-    Used for reading a checkpoint once, so that every rank resumes from the very same state and none
-    needs to see rank 0's file system.
-
-    Args:
-        fn: The work; it may raise :class:`~mcir.errors.MCIRError`.
-
-    Returns:
-        ``fn()``'s result, on every rank.
-    """
-    if get_world_size() == 1:
-        return fn()
-    box: List[Any] = [None]
-    if is_main_process():
-        try:
-            box[0] = ("ok", fn())
-        except MCIRError as exc:
-            box[0] = ("error", exc)
-    dist.broadcast_object_list(box, src=0, device=_comm_device())
-    status, payload = box[0]
-    if status == "error":
-        raise payload
-    return payload
-
-
-@torch.no_grad()
-def broadcast_modules(modules: Iterable[nn.Module]) -> None:
-    """Copy rank 0's parameters and buffers into every rank's modules, in place."""
-    if get_world_size() == 1:
-        return
-    device = _comm_device()
-    for module in modules:
-        for tensor in module.state_dict(keep_vars=True).values():
-            data = tensor.data
-            buf = data if data.device == device else data.to(device)
-            dist.broadcast(buf, src=0)
-            if buf is not data:
-                data.copy_(buf)
-
-
-def distribute_model(model: Any, ctx: DistContext, find_unused_parameters: bool = False) -> None:
-    """Make a model ready for data-parallel training: same start on every rank, target in DDP.
+def distribute(step: Any, ctx: DistContext, find_unused_parameters: bool = False) -> None:
+    """Make a training step ready for data-parallel training: same start on every rank, target in DDP.
 
     Broadcasts rank 0's copy of every replicated module (target, EMA, negatives, frozen loss networks),
-    so their random initialisation does not have to match across ranks, then wraps the target in
-    :class:`~torch.nn.parallel.DistributedDataParallel` for the forward/backward of training. The EMA, the
-    negative bank, checkpoints and validation keep using the plain module.
+    so their random initialisation does not have to match across ranks, then has the step train through
+    :class:`~torch.nn.parallel.DistributedDataParallel`. The EMA, the negatives, checkpoints and validation
+    keep using the plain network.
 
     Args:
-        model: A model with ``replicated_modules()`` and ``distribute(wrapper)`` (see ``RestorationModel``).
+        step: A :class:`~mcir.engine.train_step.TrainStep`.
         ctx: This process's context (no-op without a process group).
         find_unused_parameters: Let DDP handle networks whose forward leaves some parameters unused.
     """
@@ -330,8 +203,8 @@ def distribute_model(model: Any, ctx: DistContext, find_unused_parameters: bool 
         return
     from torch.nn.parallel import DistributedDataParallel
 
-    broadcast_modules(model.replicated_modules())
+    broadcast_modules(step.replicated_modules())
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    model.distribute(
+    step.distribute(
         lambda net: DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
     )

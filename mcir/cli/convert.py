@@ -9,15 +9,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from mcir.engine.checkpoint import atomic_save, torch_load
+from mcir.core.checkpoint_io import atomic_save, extract_state_dict, torch_load
 from mcir.errors import CheckpointError
 
-#: Keys under which checkpoints keep the weights, in the order they are tried. EMA weights first: where
-#: a file holds both, BasicSR's releases and SwinIR's real-world models are evaluated with them.
-CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "network")
-#: Name prefixes added by wrappers: DataParallel / DistributedDataParallel, and torch.compile.
-WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-_MAX_DEPTH = 4
 _MAX_LISTED = 20
 
 
@@ -70,91 +64,6 @@ class KeyReport:
         if any(k.endswith("attn_mask") for k, _, _ in self.mismatched):
             out.append("  hint: attn_mask shapes follow img_size; set it to the patch size the file was built with")
         return out
-
-
-@dataclass
-class Extracted:
-    """A flat state dict taken out of a checkpoint, and what was done to get it.
-
-    Attributes:
-        state: ``{name: tensor}``.
-        actions: One human-readable line per action (container unwrapped, prefix stripped, entry dropped).
-    """
-
-    state: Dict[str, torch.Tensor]
-    actions: List[str]
-
-
-def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
-
-
-def extract_state_dict(obj: Any, param_key: Optional[str] = None, path: str = "") -> Extracted:
-    """Find the network weights in a loaded checkpoint.
-
-    Containers (``params_ema``, ``params``, ``state_dict``, ``model``, ``net``, ``network``; nested ones too)
-    are unwrapped, ``module.`` / ``_orig_mod.`` prefixes stripped and non-tensor entries dropped.
-
-    Args:
-        obj: What ``torch.load`` returned.
-        param_key: Container to take at the top level (default: the first of ``CONTAINER_KEYS`` present).
-        path: File name for error messages.
-
-    Returns:
-        The state dict and the list of actions taken.
-
-    Raises:
-        CheckpointError: No weights found, the requested container is absent, or stripping a prefix
-            would merge two keys.
-    """
-    actions: List[str] = []
-    node, trail = obj, []
-    for depth in range(_MAX_DEPTH):
-        if not isinstance(node, dict):
-            where = f" under '{'.'.join(trail)}'" if trail else ""
-            raise CheckpointError(f"{path}: expected a dict of tensors{where}, got {type(node).__name__}")
-        if _is_state_dict(node) and not (depth == 0 and param_key):
-            break
-        dict_keys = [k for k in node if isinstance(node[k], dict)]
-        if depth == 0 and param_key:
-            if param_key not in dict_keys:
-                raise CheckpointError(f"{path}: no '{param_key}' in the file (keys: {', '.join(map(str, node))})")
-            key = param_key
-        else:
-            key = next((k for k in CONTAINER_KEYS if k in dict_keys), None)
-            if key is None and any(isinstance(v, torch.Tensor) for v in node.values()):
-                break  # a state dict with extra entries (an epoch counter, ...); those are dropped below
-            if key is None:
-                where = f" under '{'.'.join(trail)}'" if trail else ""
-                raise CheckpointError(
-                    f"{path}: no weights found{where} (keys: {', '.join(map(str, node)) or 'none'}; "
-                    f"expected tensors or one of {', '.join(CONTAINER_KEYS)})"
-                )
-        others = [str(k) for k in CONTAINER_KEYS if k in dict_keys and k != key]
-        ignored = [str(k) for k in node if k != key and k not in others]
-        notes = [f"also in the file: {', '.join(others)}; choose with --param-key"] if others else []
-        notes += [f"ignored: {', '.join(ignored[:5])}{' ...' if len(ignored) > 5 else ''}"] if ignored else []
-        trail.append(str(key))
-        actions.append(f"unwrapped '{'.'.join(trail)}'" + (f" ({'; '.join(notes)})" if notes else ""))
-        node = node[key]
-    else:
-        raise CheckpointError(f"{path}: no weights found within {_MAX_DEPTH} nested containers")
-
-    dropped = [str(k) for k, v in node.items() if not isinstance(v, torch.Tensor)]
-    state = {str(k): v for k, v in node.items() if isinstance(v, torch.Tensor)}
-    if dropped:
-        listed = ", ".join(dropped[:5]) + (" ..." if len(dropped) > 5 else "")
-        actions.append(f"dropped {len(dropped)} non-tensor entries: {listed}")
-    for prefix in WRAPPER_PREFIXES:
-        hits = [k for k in state if k.startswith(prefix)]
-        if not hits:
-            continue
-        renamed = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
-        if len(renamed) != len(state):
-            raise CheckpointError(f"{path}: stripping '{prefix}' would merge keys (file has both 'x' and '{prefix}x')")
-        state = renamed
-        actions.append(f"stripped '{prefix}' from {len(hits)} of {len(state)} keys")
-    return Extracted(state, actions)
 
 
 def compare_keys(net: nn.Module, state: Dict[str, torch.Tensor]) -> KeyReport:

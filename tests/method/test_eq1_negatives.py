@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mcir.engine.negative_bank import NegativeBank
-from mcir.errors import OptionError
+from mcir.method.eq1_negatives import NegativeBank
 
 
 def _net(seed: int = 0) -> nn.Module:
@@ -29,7 +28,7 @@ def test_closed_form_after_k_updates():
             p.mul_(-2.0).add_(0.5)
     theta = _flat(target)
     for t in range(1, 9):  # updates at t = 2, 4, 6, 8
-        bank.step(target, t)
+        bank.update(target, t)
     k = 4
     expected = 0.3**k * theta0 + (1 - 0.3**k) * theta
     torch.testing.assert_close(_flat(bank.negatives[0].module), expected, rtol=1e-6, atol=1e-6)
@@ -45,7 +44,7 @@ def test_closed_form_with_a_moving_target():
         with torch.no_grad():
             for p in target.parameters():
                 p.add_(0.1 * t)
-        bank.step(target, t)
+        bank.update(target, t)
         ref = 0.5 * ref + 0.5 * _flat(target)
     torch.testing.assert_close(_flat(bank.negatives[0].module), ref, rtol=1e-6, atol=1e-6)
 
@@ -55,7 +54,7 @@ def test_updates_only_at_multiples_and_steps_pair_with_decays():
     bank = NegativeBank(target, steps=[2, 3, 5], decay=[0.1, 0.2, 0.3], init="target")
     updates = {i: [] for i in range(3)}
     for t in range(1, 16):
-        for i in bank.step(target, t):
+        for i in bank.update(target, t):
             updates[i].append(t)
     assert updates == {0: [2, 4, 6, 8, 10, 12, 14], 1: [3, 6, 9, 12, 15], 2: [5, 10, 15]}
     assert bank.steps == [2, 3, 5] and bank.decays == [0.1, 0.2, 0.3]
@@ -64,7 +63,7 @@ def test_updates_only_at_multiples_and_steps_pair_with_decays():
 def test_start_iter_delays_updates():
     target = _net()
     bank = NegativeBank(target, steps=[2], init="target", start_iter=4)
-    assert [t for t in range(1, 9) if bank.step(target, t)] == [6, 8]
+    assert [t for t in range(1, 9) if bank.update(target, t)] == [6, 8]
 
 
 def test_negatives_never_get_gradients():
@@ -103,7 +102,7 @@ def test_random_fixed_never_moves():
     bank = NegativeBank(target, steps=[1], init="random_fixed", factory=lambda: _net(9))
     before = _flat(bank.negatives[0].module)
     torch.testing.assert_close(before, _flat(_net(9)))
-    assert bank.step(target, 1) == []
+    assert bank.update(target, 1) == []
     torch.testing.assert_close(_flat(bank.negatives[0].module), before)
 
 
@@ -113,19 +112,19 @@ def test_pretrained_fixed_loads_weights_and_never_moves():
     bank = NegativeBank(target, steps=[1, 2], init="pretrained_fixed", pretrained=other.state_dict())
     for neg in bank.negatives:
         torch.testing.assert_close(_flat(neg.module), _flat(other))
-    assert bank.step(target, 2) == []
-    with pytest.raises(OptionError, match="pretrained"):
+    assert bank.update(target, 2) == []
+    with pytest.raises(ValueError, match="pretrained"):
         NegativeBank(target, init="pretrained_fixed")
 
 
 def test_bad_arguments():
-    with pytest.raises(OptionError, match="decay has 2 values for 3 steps"):
+    with pytest.raises(ValueError, match="decay has 2 values for 3 steps"):
         NegativeBank(_net(), steps=[1, 2, 3], decay=[0.1, 0.2])
-    with pytest.raises(OptionError, match="unknown init"):
+    with pytest.raises(ValueError, match="unknown init"):
         NegativeBank(_net(), init="ema")
-    with pytest.raises(OptionError, match="positive"):
+    with pytest.raises(ValueError, match="positive"):
         NegativeBank(_net(), steps=[0])
-    with pytest.raises(OptionError, match="unknown precision 'fp16'"):
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
         NegativeBank(_net(), precision="fp16")
 
 
@@ -146,7 +145,7 @@ def test_state_round_trip_keeps_weights_and_counters():
     with torch.no_grad():
         target[0].weight.add_(1)
     for t in range(1, 5):
-        bank.step(target, t)
+        bank.update(target, t)
     other = NegativeBank(_net(7), steps=[1, 2], init="target")
     other.load_state_dict(bank.state_dict())
     assert [n.num_updates for n in other.negatives] == [4, 2]

@@ -3,20 +3,51 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple, Type
 
-from mcir.errors import MCIRError, OptionError
-
-if TYPE_CHECKING:
-    import torch
+from mcir.errors import MCIRError
 
 
 class UsageError(MCIRError):
     """A bad command line or file-system state for a script (exit status 2)."""
 
     exit_code = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``error: --tile: expected an integer > 0, got -3`` (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """Print ``message`` as one line and exit with status 2."""
+        message = message[len("argument "):] if message.startswith("argument ") else message
+        message = re.sub(r"invalid choice: (.*) \(choose from (.*)\)$", r"expected one of \2, got \1", message)
+        if ":" in message:
+            name, rest = message.split(":", 1)
+            message = f"{name.split('/')[-1]}:{rest}"
+        self.exit(2, f"error: {message}\n")
+
+
+def _typed(convert: Callable[[str], Any], what: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            shown = text if re.fullmatch(r"[-+]?[0-9.eE]+", text) else repr(text)
+            raise argparse.ArgumentTypeError(f"expected {what}, got {shown}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+#: ``type=`` of integer arguments: ``positive_int`` (> 0) and ``non_negative_int`` (>= 0).
+positive_int = _typed(int, "an integer > 0", lambda v: v > 0)
+non_negative_int = _typed(int, "an integer >= 0", lambda v: v >= 0)
 
 
 def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argparse.ArgumentParser:
@@ -29,7 +60,7 @@ def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argpa
     Returns:
         The parser.
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = OneLineParser(description=description)
     parser.add_argument("-opt", "--opt", required=True, help="path to the YAML option file")
     parser.add_argument(
         "--set",
@@ -58,29 +89,6 @@ def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argpa
 def trust_overrides(args: argparse.Namespace) -> List[str]:
     """``--set`` overrides implied by ``--trust_checkpoint``."""
     return ["path.trust_checkpoint=true"] if getattr(args, "trust_checkpoint", False) else []
-
-
-def select_device(num_gpu: Any, file: Optional[str] = None) -> torch.device:
-    """Pick the device from ``num_gpu`` (``auto``, 0, or a count).
-
-    Args:
-        num_gpu: The option value.
-        file: Option file, for error messages.
-
-    Returns:
-        ``cuda`` when requested/available, else ``cpu``.
-    """
-    import torch  # here, so that scripts using only run_main start without loading torch
-
-    if num_gpu == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(num_gpu, int) and num_gpu >= 0:
-        if num_gpu == 0:
-            return torch.device("cpu")
-        if not torch.cuda.is_available():
-            raise OptionError(f"asks for {num_gpu} GPU(s) but CUDA is not available; use 0 or auto", file, "num_gpu")
-        return torch.device("cuda")
-    raise OptionError(f"must be 'auto' or a non-negative integer, got {num_gpu!r}", file, "num_gpu")
 
 
 def input_images(folder: Path, recursive: bool = False) -> List[Path]:
@@ -124,7 +132,7 @@ def run_main(
     Returns:
         The process exit code: the error's ``exit_code`` if it has one (:class:`UsageError`: 2), else 1.
     """
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a bad argument: one line, SystemExit(2) (OneLineParser)
     try:
         code = body(args)
     except errors as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mcir.engine.averaged_model import AveragedModel
+from mcir.core.averaged_model import AveragedModel
 
 
 def _net() -> nn.Module:
