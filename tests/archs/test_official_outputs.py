@@ -115,8 +115,8 @@ def test_output_equals_official(name: str) -> None:
     weights = _cached_parameters(key, meta["weight_seed"], meta["weight_std"], overrides)
     assert weight_checksum(weights) == pytest.approx(meta["weight_checksum"], rel=1e-12), "weight rule drifted"
     buffers = {k: torch.from_numpy(arrays[kind]) for k, (_, _, kind) in official.items() if kind != "param"}
-    for key, value in buffers.items():  # what mcir computes itself equals what the official module stores
-        torch.testing.assert_close(ours[key], value, rtol=0, atol=1e-6, msg=key)
+    for bkey, value in buffers.items():  # what mcir computes itself equals what the official module stores
+        torch.testing.assert_close(ours[bkey], value, rtol=0, atol=1e-6, msg=bkey)
     net.load_state_dict({**weights, **buffers}, strict=True)
 
     x = seeded_input(meta["input_shape"], meta["input_seed"], *meta["input_range"])
