@@ -17,6 +17,8 @@ import torchvision
 import yaml
 from torch import nn
 
+from mcir.archs import ARCH_REGISTRY
+from mcir.archs.arch_util import ArchBase
 from mcir.models import build_model
 from mcir.options import load_options
 from mcir.train import main as train_main
@@ -27,13 +29,32 @@ SPN_DEMO = REPO / "options" / "train" / "SR" / "demo_EDSR_tiny_x4_T91_SPN.yml"
 pytestmark = pytest.mark.filterwarnings("ignore:.*random.*:UserWarning")
 
 EDSR_TINY = {"type": "EDSR", "num_feat": 8, "num_block": 1, "upscale": 2}
-BN_NET = {"type": "TinyBNNetForTests", "num_feat": 8}  # tests/models/bn_arch_for_tests.py
+BN_NET = {"type": "TinyBNNetForTests", "num_feat": 8}  # registered by the ``build`` fixture
 
 # Eq. 3–4 as published, written out here (not imported), so a changed default is caught.
 LAYER_WEIGHTS = (0.2, 0.3, 0.5)  # relu1_2, relu2_2, relu3_3
 TV_VGG16_PREFIX = (4, 9, 16)  # torchvision vgg16().features[:k] ends at relu1_2, relu2_2, relu3_3
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+
+
+class TinyBNNetForTests(ArchBase):
+    """conv → BatchNorm → ReLU → conv, plus the input: its BatchNorm running statistics change on every
+    training forward, so averaging buffers (and leaving them alone) can be observed.
+
+    Args:
+        num_feat: Hidden channels.
+    """
+
+    def __init__(self, num_feat: int = 8):
+        super().__init__()
+        self.conv_in = nn.Conv2d(3, num_feat, 3, 1, 1)
+        self.bn = nn.BatchNorm2d(num_feat)
+        self.conv_out = nn.Conv2d(num_feat, 3, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Restore a batch (same size as the input)."""
+        return x + self.conv_out(torch.relu(self.bn(self.conv_in(x))))
 
 
 # ---- the two places that know how a model is built and stepped ---------------------------------
@@ -50,7 +71,8 @@ def _deep_update(base: Dict[str, Any], extra: Mapping[str, Any]) -> Dict[str, An
 def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """``build(train=..., network=..., seed=...)``: an MCIRModel from a tiny option file, through
     ``load_options`` and ``build_model`` (SGD, no EMA, random VGG unless ``train`` says otherwise)."""
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    # Registered for this test only (as tests/metrics/test_metric_set.py does): no arch outlives it.
+    monkeypatch.setitem(ARCH_REGISTRY._obj_map, "TinyBNNetForTests", TinyBNNetForTests)
     count = iter(range(1000))
 
     def make(train: Optional[Mapping[str, Any]] = None, network: Mapping[str, Any] = EDSR_TINY,
@@ -60,7 +82,6 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             "model_type": "MCIRModel",
             "scale": int(network.get("upscale", 1)),
             "num_gpu": 0,
-            "imports": ["bn_arch_for_tests"],
             "network_g": dict(network),
             "train": _deep_update(
                 {
