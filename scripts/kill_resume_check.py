@@ -3,13 +3,16 @@
 The final weights must be bit-identical to those of an uninterrupted run with the same seed:
 
     python scripts/kill_resume_check.py --kills 3 --total_iter 60 --save_freq 5
+    python scripts/kill_resume_check.py --model mcir --kills 2 --total_iter 20 --save_freq 3
 
 Both runs train a small EDSR x4 on the bundled T91 images (LR made on the fly, ``num_worker_per_gpu: 0``,
-``deterministic: true``, no validation). The interrupted run is launched with ``--auto_resume`` until it
+``deterministic: true``, no validation); ``--model mcir`` trains a tinier one with the SPN term and two
+negatives (steps [2, 3], random VGG). The interrupted run is launched with ``--auto_resume`` until it
 finishes; each launch but the last is killed once its log reports an iteration at or past the next random
 target. A resumed launch redoes the iterations since the last checkpoint, so exactness covers that too.
-Prints one JSON line (``identical``, the kills, timings) and exits 0 only when every kill landed and the
-weights (``params`` and ``params_ema``) are equal bit for bit.
+Prints one JSON line (``identical``, what was compared, the kills, timings) and exits 0 only when every kill
+landed and the weights (``params`` and ``params_ema``) and the final training state's networks (``net_g``,
+``ema`` and, for MCIR, the ``negatives`` with their update counters) are equal bit for bit.
 """
 
 from __future__ import annotations
@@ -33,20 +36,22 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 _ITER_RE = re.compile(r"\biter (\d+)\]")
 _RESUMED_RE = re.compile(r"resumed from \S+ at iteration (\d+)")
+MODELS = ("plain", "mcir")
 
 
-def options(total_iter: int, save_freq: int, seed: int) -> Dict[str, Any]:
+def options(total_iter: int, save_freq: int, seed: int, model: str = "plain") -> Dict[str, Any]:
     """The option tree of both runs (name and experiments_root are set per run on the command line).
 
     Args:
         total_iter: Iterations of a whole run.
         save_freq: Checkpoint interval.
         seed: ``manual_seed``.
+        model: ``plain`` (SRModel) or ``mcir`` (MCIRModel: SPN term, negatives with steps [2, 3], random VGG).
 
     Returns:
         Options for ``mcir/train.py``.
     """
-    return {
+    opt = {
         "name": "kill_resume",
         "model_type": "SRModel",
         "scale": 4,
@@ -85,6 +90,15 @@ def options(total_iter: int, save_freq: int, seed: int) -> Dict[str, Any]:
             "pbar": False,
         },
     }
+    if model == "mcir":
+        opt["model_type"] = "MCIRModel"
+        opt["datasets"]["train"].update(gt_size=32, batch_size_per_gpu=2)
+        opt["network_g"].update(num_feat=8, num_block=1)
+        opt["train"]["negatives"] = {"steps": [2, 3], "decay": 0.1, "init": "blend"}
+        opt["train"]["neg_opt"] = {"type": "SPNLoss", "loss_weight": 0.05, "vgg_weights": "random"}
+    elif model != "plain":
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    return opt
 
 
 def launch(opt_file: Path, root: Path, auto_resume: bool, threads: int = 1) -> subprocess.Popen:
@@ -142,12 +156,35 @@ def final_weights_equal(a: Path, b: Path) -> Tuple[bool, List[str]]:
 
     wa = torch.load(a, map_location="cpu", weights_only=True)
     wb = torch.load(b, map_location="cpu", weights_only=True)
-    diff = [f"{k}.{n}" for k in wa for n, t in wa[k].items() if n not in wb.get(k, {}) or not torch.equal(t, wb[k][n])]
-    return set(wa) == set(wb) and not diff, diff
+    return _tensor_dicts_equal(wa, wb, list(wa))
+
+
+def final_states_equal(a: Path, b: Path) -> Tuple[bool, List[str], List[str]]:
+    """Compare the networks of two training states (``net_g``, ``ema``, ``negatives``: whichever are saved).
+
+    Returns:
+        ``(all equal, names that differ, parts compared)``.
+    """
+    import torch
+
+    ma = torch.load(a, map_location="cpu", weights_only=True)["model"]
+    mb = torch.load(b, map_location="cpu", weights_only=True)["model"]
+    parts = [k for k in ("net_g", "ema", "negatives") if k in ma or k in mb]
+    same, diff = _tensor_dicts_equal(ma, mb, parts)
+    return same, diff, parts
+
+
+def _tensor_dicts_equal(a: Dict[str, Any], b: Dict[str, Any], parts: List[str]) -> Tuple[bool, List[str]]:
+    """Whether ``a[p]`` and ``b[p]`` hold the same tensors, bit for bit, for every part ``p``."""
+    import torch
+
+    diff = [p for p in parts if p not in a or p not in b or set(a[p]) != set(b[p])]
+    diff += [f"{p}.{n}" for p in parts if p not in diff for n, t in a[p].items() if not torch.equal(t, b[p][n])]
+    return set(a) == set(b) and not diff, diff
 
 
 def check(workdir: Path, kills: int, total_iter: int, save_freq: int, seed: int, kill_seed: int,
-          timeout: float = 600.0, threads: int = 1) -> Dict[str, Any]:
+          timeout: float = 600.0, threads: int = 1, model: str = "plain") -> Dict[str, Any]:
     """Run the reference and the killed-and-resumed training in ``workdir`` and compare their final weights.
 
     Args:
@@ -159,13 +196,14 @@ def check(workdir: Path, kills: int, total_iter: int, save_freq: int, seed: int,
         kill_seed: Seed of the random kill targets.
         timeout: Per-launch limit in seconds.
         threads: CPU threads per launch.
+        model: ``plain`` or ``mcir`` (see :func:`options`).
 
     Returns:
         The report (``identical``, ``kills``, ``ok`` and timings).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     opt_file = workdir / "kill_resume.yml"
-    opt_file.write_text(yaml.safe_dump(options(total_iter, save_freq, seed), sort_keys=False), encoding="utf-8")
+    opt_file.write_text(yaml.safe_dump(options(total_iter, save_freq, seed, model), sort_keys=False), encoding="utf-8")
     rng = random.Random(kill_seed)
     # Stay clear of the end so a kill lands before the run finishes even when this process lags behind.
     targets = sorted(rng.sample(range(2, max(3, total_iter - 2 * save_freq)), kills))
@@ -186,12 +224,16 @@ def check(workdir: Path, kills: int, total_iter: int, save_freq: int, seed: int,
         return {"ok": False, "error": f"final resumed launch failed (exit {rc})", "kills": report, "log": tail}
     name = "net_g_latest.pth"
     same, diff = final_weights_equal(workdir / "reference" / "models" / name, workdir / "killed" / "models" / name)
+    state = Path("training_states") / f"{total_iter}.state"
+    same_state, diff_state, parts = final_states_equal(workdir / "reference" / state, workdir / "killed" / state)
     return {
-        "ok": same,
-        "identical": same,
-        "differs": diff[:5],
+        "ok": same and same_state,
+        "identical": same and same_state,
+        "compared": ["weights"] + parts,
+        "differs": (diff + diff_state)[:5],
         "kills": report,
         "final_resumed_from": resumed,
+        "model": model,
         "total_iter": total_iter,
         "save_freq": save_freq,
         "reference_s": round(t_ref, 2),
@@ -210,6 +252,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--workdir", default=None, help="folder for the runs (default: a temporary one, removed)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per launch before it counts as hung")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per training process (default 1)")
+    parser.add_argument("--model", choices=MODELS, default="plain",
+                        help="plain (SRModel) or mcir (MCIRModel with the SPN term and two negatives)")
     args = parser.parse_args(argv)
     if args.kills < 1 or args.total_iter - 2 * args.save_freq - 2 < args.kills:
         parser.error("need total_iter - 2 * save_freq - 2 >= kills >= 1 (room for distinct kill targets)")
@@ -217,7 +261,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="mcir_kill_"))
     try:
         result = check(workdir, args.kills, args.total_iter, args.save_freq, args.seed, kill_seed,
-                       args.timeout, args.threads)
+                       args.timeout, args.threads, args.model)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -126,6 +126,7 @@ def _batch():
 def test_total_loss_is_rec_minus_lambda_times_eq4():
     model = _model(loss_weight=0.5)
     b = _batch()
+    model.train_step(b, iteration=1)  # the target moves away from its copies: L_neg > 0 below
     out = model.net_g(b["lq"])
     total, logs = model.compute_losses(b["lq"], b["gt"], out, iteration=1)
     negs = model.negatives(b["lq"])
@@ -135,6 +136,7 @@ def test_total_loss_is_rec_minus_lambda_times_eq4():
         for i in range(len(negs))
     ]).mean()
     l1 = (out - b["gt"]).abs().mean()
+    assert direct > 1e-3 * l1
     torch.testing.assert_close(total, l1 - 0.5 * direct, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(logs["neg_ratio"], (0.5 * direct / l1).detach(), rtol=1e-5, atol=1e-7)
 
