@@ -19,7 +19,7 @@ from torch import nn
 
 from mcir.archs import ARCH_REGISTRY
 from mcir.archs.arch_util import ArchBase
-from mcir.models import build_model
+from mcir.build import build_training
 from mcir.options import load_options
 from mcir.train import main as train_main
 
@@ -70,7 +70,8 @@ def _deep_update(base: Dict[str, Any], extra: Mapping[str, Any]) -> Dict[str, An
 @pytest.fixture
 def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """``build(train=..., network=..., seed=...)``: an MCIRModel from a tiny option file, through
-    ``load_options`` and ``build_model`` (SGD, no EMA, random VGG unless ``train`` says otherwise)."""
+    ``load_options`` and ``build_training`` (SGD, no EMA, random VGG unless ``train`` says otherwise): the
+    training step, whose ``model`` is the MCIRModel."""
     # Registered for this test only (as tests/metrics/test_metric_set.py does): no arch outlives it.
     monkeypatch.setitem(ARCH_REGISTRY._obj_map, "TinyBNNetForTests", TinyBNNetForTests)
     count = iter(range(1000))
@@ -83,6 +84,7 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             "scale": int(network.get("upscale", 1)),
             "num_gpu": 0,
             "network_g": dict(network),
+            "datasets": {"train": {"dataroot_gt": "not/read/here", "gt_size": 24}},  # built by train.py only
             "train": _deep_update(
                 {
                     "optim_g": {"type": "SGD", "lr": 1e-2},
@@ -97,24 +99,24 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         path = tmp_path / f"opt_{next(count)}.yml"
         path.write_text(yaml.safe_dump(opt), encoding="utf-8")
         torch.manual_seed(seed)
-        return build_model(load_options(str(path), is_train=True), torch.device("cpu"), is_train=True)
+        return build_training(load_options(str(path), is_train=True), torch.device("cpu"))
 
     return make
 
 
 def _step(model: Any, batch: Any, it: int) -> Dict[str, torch.Tensor]:
     """One training iteration (one optimizer step) of ``model`` on ``batch`` (a dict or micro-batches)."""
-    return model.train_step(batch, it)
+    return model(batch, it)
 
 
 def _target(model: Any) -> nn.Module:
     """The network being trained (θ)."""
-    return model.net_g
+    return model.model.net_g
 
 
 def _negatives(model: Any) -> List[nn.Module]:
     """The negative networks (θ'_i), in the order of ``train.negatives.steps``."""
-    return [avg.module for avg in model.neg_bank.negatives]
+    return [avg.module for avg in model.model.negatives.negatives]
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -294,9 +296,9 @@ def test_eq1_moves_due_negatives_to_w_old_plus_1_minus_w_target_and_nothing_else
 
 
 def test_a_skipped_step_does_not_move_the_negatives(build):
-    """A non-finite loss makes the guard skip the step; at an iteration that is no multiple of any s_i the
-    negatives stay bit-equal (their forward ran, the bad batch reached them)."""
-    model = build(network=BN_NET)
+    """A non-finite loss makes an acting guard skip the step; at an iteration that is no multiple of any s_i
+    the negatives stay bit-equal (their forward ran, the bad batch reached them)."""
+    model = build({"guard": {"action": "skip"}}, network=BN_NET)
     _step(model, _batch(1, scale=1), 1)
     before, theta = _snapshots(model), _snapshot(_target(model))
     bad = _batch(5, scale=1)

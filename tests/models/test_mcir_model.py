@@ -123,10 +123,10 @@ def _batch():
     return {"lq": torch.rand(2, 3, 12, 12), "gt": torch.rand(2, 3, 24, 24)}
 
 
-def test_total_loss_is_rec_minus_lambda_times_eq4():
+def test_total_loss_is_rec_minus_lambda_times_eq4(make_step):
     model = _model(loss_weight=0.5)
     b = _batch()
-    model.train_step(b, iteration=1)  # the target moves away from its copies: L_neg > 0 below
+    make_step(model)(b, 1)  # the target moves away from its copies: L_neg > 0 below
     out = model.net_g(b["lq"])
     total, logs = model.compute_losses(b["lq"], b["gt"], out, iteration=1)
     negs = model.negatives(b["lq"])
