@@ -17,6 +17,8 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["mcir", "mcir.*"]),
+    # NIQE's pristine model (from BasicSR, Apache-2.0; see the NOTICE file next to it).
+    package_data={"mcir.metrics": ["niqe_pris_params.npz", "niqe_pris_params.NOTICE.md"]},
     python_requires=">=3.9",
     install_requires=[
         "torch>=2.0,<3",
@@ -30,6 +32,8 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.5",
         "pillow>=9",
+        "scipy>=1.8",
+        "lpips>=0.1.4",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={

@@ -55,7 +55,8 @@ def metric_spec() -> Typed:
     return Typed(
         registry=lambda: METRIC_REGISTRY,
         injected=("img", "img2", "input_order"),
-        extra={"better": Leaf(STR, default="higher", choices=("higher", "lower"))},
+        # None: the metric's own direction (lower for LPIPS and NIQE, else higher), resolved by MetricSet.
+        extra={"better": Leaf(STR, default=None, choices=("higher", "lower"))},
     )
 
 

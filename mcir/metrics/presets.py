@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from mcir.errors import OptionError
+from mcir.metrics.traits import traits_of
+from mcir.registry import METRIC_REGISTRY
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ def resolve_metrics(
 
 
 def apply_preset(opt: Dict[str, Any], file: Optional[str] = None) -> None:
-    """Replace ``opt['val']['metrics']`` by :func:`resolve_metrics` of ``val.preset`` (no-op without a preset).
+    """Replace ``opt['val']['metrics']`` by :func:`resolve_metrics` of ``val.preset``, then give every metric
+    without ``better`` its own direction (``lower`` for LPIPS and NIQE, else ``higher``).
 
     Args:
         opt: Resolved options (modified in place).
@@ -124,9 +127,11 @@ def apply_preset(opt: Dict[str, Any], file: Optional[str] = None) -> None:
     """
     val = opt.get("val") or {}
     preset = val.get("preset")
-    if not preset:
-        return
-    try:
-        val["metrics"] = resolve_metrics(preset, val.get("metrics"), opt.get("scale", 1))
-    except OptionError as exc:
-        raise OptionError(exc.message, file=file, key=exc.key) from None
+    if preset:
+        try:
+            val["metrics"] = resolve_metrics(preset, val.get("metrics"), opt.get("scale", 1))
+        except OptionError as exc:
+            raise OptionError(exc.message, file=file, key=exc.key) from None
+    for cfg in (val.get("metrics") or {}).values():
+        if isinstance(cfg, dict) and cfg.get("better") is None and cfg.get("type") in METRIC_REGISTRY:
+            cfg["better"] = traits_of(METRIC_REGISTRY.get(cfg["type"]))["better"]
