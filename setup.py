@@ -35,7 +35,11 @@ setup(
         "scipy>=1.8",
         "lpips>=0.1.4",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        # scripts/export_onnx.py: torch's dynamo exporter needs onnx + onnxscript; the check runs onnxruntime.
+        "export": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+        "test": ["pytest>=7", "onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+    },
     entry_points={
         "console_scripts": [
             "mcir-train=mcir.train:main",

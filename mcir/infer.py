@@ -74,8 +74,17 @@ def _arch_section(args: argparse.Namespace) -> Dict[str, Any]:
     return validate_typed(Typed(registry=lambda: ARCH_REGISTRY), cfg, "--arch", None)
 
 
-def _network(args: argparse.Namespace, device: Any) -> Tuple[Any, Dict[str, Any]]:
-    """The model (``.infer`` / ``.net_g``) and its arch section, from ``-opt`` or ``--arch``."""
+def network_from_args(args: argparse.Namespace, device: Any) -> Tuple[Any, Dict[str, Any]]:
+    """The model (``.infer`` / ``.net_g``) and its arch section, from ``-opt`` or ``--arch`` (also used by
+    ``scripts/export_onnx.py``).
+
+    Args:
+        args: ``opt`` or ``arch``, ``set``, ``weights``, ``param_key``, ``scale``.
+        device: Where the network goes.
+
+    Returns:
+        ``(model, network_g section)``.
+    """
     from mcir.archs import build_network
     from mcir.engine.checkpoint import load_network_weights
     from mcir.models import build_model
@@ -132,7 +141,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     single = input_path.is_file()
     jobs, skipped = find_inputs(input_path, output_dir, args.recursive, args.suffix)
     device = _device(args.device)
-    model, cfg = _network(args, device)
+    model, cfg = network_from_args(args, device)
     if args.tile is not None:
         check_tile_args(args.tile, args.tile_overlap, int(getattr(model.net_g, "size_multiple", 1)))
     in_ch = network_input_channels(model.net_g, cfg.get("num_in_ch"))
