@@ -17,7 +17,7 @@ from mcir.cli import UsageError, run_main  # noqa: E402
 PROG = "export_onnx"
 DEFAULT_CHECK_SIZES = ((64, 64), (45, 71))
 EPILOG = """examples:
-  python scripts/export_onnx.py -opt options/test/SR/test_SwinIR_light_x4.yml --weights swinir_light_x4.pth \\
+  python scripts/export_onnx.py -opt options/test/SR/test_SwinIR_light_SRx4.yml --weights swinir_light_x4.pth \\
       --output swinir_light_x4.onnx
   python scripts/export_onnx.py --arch EDSR --scale 4 --set num_feat=64 --set num_block=16 \\
       --weights edsr_x4.pth --output edsr_x4.onnx --check-size 120 80 --check-size 97 131

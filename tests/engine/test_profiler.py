@@ -45,7 +45,9 @@ def test_default_sizes_by_task():
         io_sizes(_edsr(4), (30, 40))
 
 
-def test_peak_memory_sees_an_allocation():
+def test_peak_memory_sees_an_allocation_and_not_earlier_peaks():
+    earlier = torch.ones(256, 2**20 // 4)  # a 256 MiB peak before the measurement, freed again
+    del earlier
     with PeakMemory(torch.device("cpu")) as mem:
         block = torch.ones(64, 2**20 // 4)  # 64 MiB, touched
         del block
