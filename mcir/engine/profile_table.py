@@ -74,7 +74,8 @@ def train_table(results: Sequence[Result], isolated: bool) -> str:
     for r in rows:
         t = r["train"]
         plain, spn = t["plain"], t["spn"]
-        extra_mib = None if plain["peak_mib"] is None or spn["peak_mib"] is None else spn["peak_mib"] - plain["peak_mib"]
+        known = plain["peak_mib"] is not None and spn["peak_mib"] is not None
+        extra_mib = spn["peak_mib"] - plain["peak_mib"] if known else None
         lines.append("| " + " | ".join([
             _cell(r["label"]), f"{t['batch']} x {t['gt_size']}x{t['gt_size']}", _g(plain["flops"]), _g(spn["flops"]),
             _g(spn["flops"] - plain["flops"]), _mib(plain["peak_mib"]), _mib(spn["peak_mib"]), _mib(extra_mib),

@@ -277,7 +277,9 @@ def run_part(spec: Dict[str, Any]) -> Dict[str, Any]:
     return train_step_spec(spec)
 
 
-def profile_model(spec: Dict[str, Any], runner: Callable[[Dict[str, Any]], Dict[str, Any]] = run_part) -> Dict[str, Any]:
+def profile_model(
+    spec: Dict[str, Any], runner: Callable[[Dict[str, Any]], Dict[str, Any]] = run_part
+) -> Dict[str, Any]:
     """Inference profile, plus the plain and +SPN training steps for ``MCIRModel`` option files.
 
     Args:

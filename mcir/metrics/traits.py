@@ -10,7 +10,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 Prepare = Callable[..., Callable[..., float]]
 
 
-def metric_traits(better: str = "higher", reference: bool = True, prepare: Optional[Prepare] = None) -> Callable[[F], F]:
+def metric_traits(
+    better: str = "higher", reference: bool = True, prepare: Optional[Prepare] = None
+) -> Callable[[F], F]:
     """Decorate a metric function with its traits (stored as attributes, read by :func:`traits_of`).
 
     Args:
