@@ -17,6 +17,8 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["mcir", "mcir.*"]),
+    # NIQE's pristine model (from BasicSR, Apache-2.0; see the NOTICE file next to it).
+    package_data={"mcir.metrics": ["niqe_pris_params.npz", "niqe_pris_params.NOTICE.md"]},
     python_requires=">=3.9",
     install_requires=[
         "torch>=2.0,<3",
@@ -30,8 +32,14 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.5",
         "pillow>=9",
+        "scipy>=1.8",
+        "lpips>=0.1.4",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        # scripts/export_onnx.py: torch's dynamo exporter needs onnx + onnxscript; the check runs onnxruntime.
+        "export": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+        "test": ["pytest>=7", "onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],
+    },
     entry_points={
         "console_scripts": [
             "mcir-train=mcir.train:main",

@@ -74,8 +74,16 @@ def _arch_section(args: argparse.Namespace) -> Dict[str, Any]:
     return validate_typed(Typed(registry=lambda: ARCH_REGISTRY), cfg, "--arch", None)
 
 
-def _network(args: argparse.Namespace) -> Tuple[Any, Mapping[str, Any]]:
-    """The network (weights loaded) and its arch section, from ``-opt`` or ``--arch``."""
+def network_from_args(args: argparse.Namespace) -> Tuple[Any, Mapping[str, Any]]:
+    """The network (weights loaded, on the CPU) and its arch section, from ``-opt`` or ``--arch`` (also used
+    by ``scripts/export_onnx.py`` and ``scripts/profile_model.py``).
+
+    Args:
+        args: ``opt`` or ``arch``, ``set``, ``weights``, ``param_key``, ``scale``.
+
+    Returns:
+        ``(network, network_g section)``.
+    """
     from mcir.build import build_network
 
     if args.opt:
@@ -124,7 +132,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     single = input_path.is_file()
     jobs, skipped = find_inputs(input_path, output_dir, args.recursive, args.suffix)
     device = _device(args.device)
-    net, cfg = _network(args)
+    net, cfg = network_from_args(args)
     net.to(device)
     if args.tile is not None:
         check_tile_args(args.tile, args.tile_overlap, int(getattr(net, "size_multiple", 1)))

@@ -149,15 +149,14 @@ class Evaluator:
             for images in gather_to_main(unsaved) or []:
                 for path, img in images:
                     imwrite(img, str(path))
+        # Each metric is averaged over the images that have it (GT-less images only have NIQE-like ones).
         names = self.metric_set.names
-        if world == 1:
-            average = {name: sum(v[name] for v in per_image.values()) / len(per_image) for name in names} \
-                if per_image else {}
-        else:
-            local = [sum(v[name] for v in per_image.values()) for name in names] + [len(per_image)]
-            totals = all_reduce_sum(torch.tensor(local, dtype=torch.float64)).tolist()
-            count = totals[-1]
-            average = {name: totals[i] / count for i, name in enumerate(names)} if count else {}
+        sums = [sum(v[name] for v in per_image.values() if name in v) for name in names]
+        counts = [sum(name in v for v in per_image.values()) for name in names]
+        if world > 1:
+            totals = all_reduce_sum(torch.tensor(sums + counts, dtype=torch.float64)).tolist()
+            sums, counts = totals[: len(names)], totals[len(names):]
+        average = {name: sums[i] / counts[i] for i, name in enumerate(names) if counts[i]}
         return {"average": average, "images": per_image}
 
     def _save_targets(
@@ -186,8 +185,9 @@ class Evaluator:
         # Scored on the CPU with the NumPy reference metrics on every device, so values never depend on it.
         # Quantised once, in NumPy: the metrics and the saved files use tensor2img's 8-bit levels.
         imgs = batch2uint8_imgs(output)
-        if gt is not None and self.metric_set.names:
-            scores = self.metric_set.compute(imgs, batch2uint8_imgs(gt))
+        # Without GT only the no-reference metrics (NIQE) are computed.
+        if self.metric_set.names if gt is not None else self.metric_set.reference_free:
+            scores = self.metric_set.compute(imgs, batch2uint8_imgs(gt) if gt is not None else None)
             for i, stem in enumerate(stems):
                 per_image[stem] = {name: float(vals[i]) for name, vals in scores.items()}
         unsaved = []

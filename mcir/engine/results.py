@@ -17,14 +17,15 @@ from typing import Any, Mapping, Optional, Sequence
 from mcir.utils.atomic import atomic_write_text
 
 AVG_LABEL = "Avg."
+_FOUR_DECIMALS = ("ssim", "lpips")
 Results = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 
 def format_metric(metric: str, value: Optional[float]) -> str:
-    """Print a metric as papers do: SSIM-like metrics with 4 decimals, the rest (PSNR, dB) with 2.
+    """Print a metric as papers do: SSIM- and LPIPS-like metrics with 4 decimals, the rest (PSNR, NIQE) with 2.
 
     Args:
-        metric: Metric name (``ssim`` in the name selects 4 decimals).
+        metric: Metric name (``ssim`` or ``lpips`` in the name selects 4 decimals).
         value: The value, or None for a missing one.
 
     Returns:
@@ -32,7 +33,7 @@ def format_metric(metric: str, value: Optional[float]) -> str:
     """
     if value is None:
         return "-"
-    return f"{value:.4f}" if "ssim" in metric.lower() else f"{value:.2f}"
+    return f"{value:.4f}" if any(k in metric.lower() for k in _FOUR_DECIMALS) else f"{value:.2f}"
 
 
 def mean_over_datasets(per_dataset: Mapping[str, Mapping[str, Any]], metric: str) -> Optional[float]:
@@ -49,12 +50,13 @@ def mean_over_datasets(per_dataset: Mapping[str, Mapping[str, Any]], metric: str
     return sum(vals) / len(vals) if vals else None
 
 
-def markdown_table(results: Results, metric_names: Sequence[str]) -> str:
+def markdown_table(results: Results, metric_names: Sequence[str], lower_better: Sequence[str] = ()) -> str:
     """Paper-layout table: rows = models, columns = datasets (cells ``psnr/ssim``) and ``Avg.``.
 
     Args:
         results: ``{model: {dataset: {"average": {...}}}}``; datasets are taken in first-seen order.
         metric_names: Metrics joined in each cell, in this order.
+        lower_better: Metrics for which lower is better (LPIPS, NIQE), named in the note under the table.
 
     Returns:
         The markdown table followed by a line saying what the cells and ``Avg.`` are.
@@ -74,6 +76,9 @@ def markdown_table(results: Results, metric_names: Sequence[str]) -> str:
             row.append("/".join(format_metric(m, mean_over_datasets(per_dataset, m)) for m in metric_names))
         lines.append("| " + " | ".join(row) + " |")
     note = f"\nCells: {'/'.join(metric_names)} (dataset average over its images)."
+    lower = [m for m in metric_names if m in lower_better]
+    if lower:
+        note += f" Lower is better for {', '.join(lower)}; higher for the others."
     if with_avg:
         note += (f" {AVG_LABEL}: mean of the dataset averages (each dataset weighs the same), "
                  "not the mean over all images.")
@@ -111,7 +116,9 @@ def metrics_csv(results: Results, metric_names: Sequence[str], with_model: bool 
     return buf.getvalue()
 
 
-def write_results(results: Results, metric_names: Sequence[str], out_dir: Path, nested: bool = True) -> str:
+def write_results(
+    results: Results, metric_names: Sequence[str], out_dir: Path, nested: bool = True, lower_better: Sequence[str] = ()
+) -> str:
     """Write ``metrics.json``, ``metrics.csv`` and ``metrics.md`` into ``out_dir`` (atomically).
 
     Args:
@@ -120,6 +127,7 @@ def write_results(results: Results, metric_names: Sequence[str], out_dir: Path, 
         out_dir: Results folder (created).
         nested: Keep the model level in the JSON and CSV. With False (one model from the top-level
             ``network_g``), ``metrics.json`` is ``{dataset: result}`` and the CSV has no model column.
+        lower_better: Metrics for which lower is better (see :func:`markdown_table`).
 
     Returns:
         The markdown table.
@@ -130,6 +138,6 @@ def write_results(results: Results, metric_names: Sequence[str], out_dir: Path, 
     payload: Any = results if nested else next(iter(results.values()))
     atomic_write_text(json.dumps(payload, indent=2) + "\n", out_dir / "metrics.json")
     atomic_write_text(metrics_csv(results, metric_names, with_model=nested), out_dir / "metrics.csv")
-    table = markdown_table(results, metric_names)
+    table = markdown_table(results, metric_names, lower_better)
     atomic_write_text(table, out_dir / "metrics.md")
     return table

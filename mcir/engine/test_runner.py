@@ -63,7 +63,8 @@ def run_tests(
             prefix = f"{row} " if nested else ""
             log(f"{prefix}{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in avg.items()))
         results[row] = per_dataset
-    table = write_results(results, evaluator.metric_names, results_root, nested=nested)
+    lower = [m for m in evaluator.metric_names if evaluator.metric_set.better(m) == "lower"]
+    table = write_results(results, evaluator.metric_names, results_root, nested=nested, lower_better=lower)
     log(table)
     log(f"results written to {results_root}")
     return results

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 from mcir.errors import OptionError
+from mcir.metrics.traits import traits_of
+from mcir.registry import METRIC_REGISTRY
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def resolve_metrics(
     preset: Optional[str], metrics: Optional[Mapping[str, Dict[str, Any]]], scale: int = 1
 ) -> Dict[str, Dict[str, Any]]:
     """The metrics a run computes: the preset's, with explicit ``val.metrics`` entries added or replacing
-    those of the same name.
+    those of the same name; ``better`` filled in from each metric's own direction where it is not given.
 
     Args:
         preset: Preset name, or None for no preset.
@@ -111,22 +113,8 @@ def resolve_metrics(
         The merged metric sections, preset entries first.
     """
     merged = preset_metrics(preset, scale) if preset else {}
-    merged.update(copy.deepcopy(dict(metrics or {})))
+    merged.update(copy.deepcopy({k: dict(v) for k, v in (metrics or {}).items()}))
+    for cfg in merged.values():  # a metric without ``better`` gets its own direction
+        if cfg.get("better") is None and cfg.get("type") in METRIC_REGISTRY:
+            cfg["better"] = traits_of(METRIC_REGISTRY.get(cfg["type"]))["better"]
     return merged
-
-
-def apply_preset(opt: Dict[str, Any], file: Optional[str] = None) -> None:
-    """Replace ``opt['val']['metrics']`` by :func:`resolve_metrics` of ``val.preset`` (no-op without a preset).
-
-    Args:
-        opt: Resolved options (modified in place).
-        file: Option file, for error messages.
-    """
-    val = opt.get("val") or {}
-    preset = val.get("preset")
-    if not preset:
-        return
-    try:
-        val["metrics"] = resolve_metrics(preset, val.get("metrics"), opt.get("scale", 1))
-    except OptionError as exc:
-        raise OptionError(exc.message, file=file, key=exc.key) from None

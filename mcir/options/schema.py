@@ -68,7 +68,8 @@ def metric_spec() -> Typed:
     return Typed(
         registry=lambda: METRIC_REGISTRY,
         injected=("img", "img2", "input_order"),
-        extra={"better": Leaf(Literal["higher", "lower"], "higher")},
+        # null: the metric's own direction (lower for LPIPS and NIQE, else higher), filled in by the loader
+        extra={"better": Leaf(Optional[Literal["higher", "lower"]], None)},
     )
 
 

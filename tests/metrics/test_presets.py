@@ -43,8 +43,9 @@ def test_explicit_metrics_replace_or_extend_the_preset():
     }
     merged = resolve_metrics("sr", explicit, scale=4)
     assert list(merged) == ["psnr", "ssim", "psnr_rgb"]
-    assert merged["psnr"] == {"type": "calculate_psnr", "crop_border": 0} and merged["ssim"]["crop_border"] == 4
-    assert resolve_metrics(None, explicit) == explicit
+    assert merged["psnr"] == {"type": "calculate_psnr", "crop_border": 0, "better": "higher"}  # its own direction
+    assert merged["ssim"]["crop_border"] == 4
+    assert resolve_metrics(None, explicit) == {k: {**v, "better": "higher"} for k, v in explicit.items()}
 
 
 def _options_file(tmp_path: Path, val: dict) -> str:
