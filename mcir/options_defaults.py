@@ -95,6 +95,8 @@ def base_train_fields() -> Dict[str, Any]:
         "amp": Leaf((str, bool), default="off"),
         "accumulate_steps": Leaf(INT, default=1),
         "channels_last": Leaf(BOOL, default=False),
+        # Activation checkpointing of the blocks the arch declares (mcir/archs/grad_checkpoint.py).
+        "grad_checkpoint": Leaf(BOOL, default=False),
         "pixel_opt": Typed(registry=lambda: LOSS_REGISTRY, required=True),
         # Optional extra terms: a perceptual loss (output, gt) and a sample-contrastive peer (output, gt, lq).
         "perceptual_opt": Typed(registry=lambda: LOSS_REGISTRY),

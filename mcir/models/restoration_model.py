@@ -300,6 +300,11 @@ def build_restoration_parts(opt: Dict[str, Any], device: torch.device, is_train:
         # Before the EMA copy and the negatives are made from it, so they share the layout.
         net_g.to(memory_format=torch.channels_last)
         parts["channels_last"] = True
+    # --- train.grad_checkpoint (logic in mcir/archs/grad_checkpoint.py); before the EMA / negative copies.
+    if train.get("grad_checkpoint"):
+        from mcir.archs.grad_checkpoint import enable_grad_checkpoint
+
+        enable_grad_checkpoint(net_g, file=file)
     if not getattr(net_g, "requires_training", True):
         raise OptionError(
             f"'{opt['network_g']['type']}' has nothing to train; use it with test.py", file=file, key="network_g.type"
