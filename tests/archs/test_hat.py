@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from mcir.archs import build_network
-from mcir.archs.hat_arch import HAT, overlap_position_index
+from mcir.archs.hat_arch import HAT
+from mcir.archs.hat_blocks import overlap_position_index
 from mcir.errors import DataError, OptionError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
