@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from mcir.archs.grad_checkpoint import enable_grad_checkpoint
 from mcir.core.averaged_model import AveragedModel
 from mcir.core.checkpoint_io import load_network_weights, torch_load, unwrap_state_dict
 from mcir.core.optim_step import OptimStep, check_amp
@@ -190,6 +191,8 @@ def build_training(opt: Section, device: torch.device) -> TrainStep:
     if opt["train"]["channels_last"]:
         # Before the EMA copy and the negatives are made from it, so they share the layout.
         net_g.to(memory_format=torch.channels_last)
+    if opt["train"]["grad_checkpoint"]:  # only the target's training forward recomputes its blocks
+        enable_grad_checkpoint(net_g, file=opt.get("opt_path"))
     model = build_model(opt, net_g)
     return build_train_step(model, opt["train"], device, opt.get("opt_path"))
 

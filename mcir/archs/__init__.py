@@ -9,6 +9,8 @@ Conventions every architecture follows (the registry-generated tests check them)
 * ``requires_training: bool`` (class attribute): ``False`` for parameter-free baselines such as
   ``Bicubic`` and ``Identity``; the trainer refuses to train those.
 * Input and output are float images in [0, 1] shaped (N, C, H, W); the output is not clamped.
+* Optionally ``checkpoint_blocks()``: the repeatable blocks ``train.grad_checkpoint`` recomputes in the
+  backward pass (``mcir.archs.grad_checkpoint``); archs without it cannot use that option.
 
 Subclassing ``mcir.archs.arch_util.ArchBase`` supplies the defaults (``upscale=1``,
 ``size_multiple=1``, ``requires_training=True``).
@@ -23,6 +25,7 @@ from torch import nn
 # Imported for their registration side effect.
 from mcir.archs import edsr_arch, simple_arch  # noqa: F401
 from mcir.archs import dehazeformer_arch, ffanet_arch, idt_arch, nafnet_arch, swinir_arch  # noqa: F401
+from mcir.archs import hat_arch, rcan_arch  # noqa: F401
 from mcir.registry import ARCH_REGISTRY, construct
 
 __all__ = ["ARCH_REGISTRY", "build_network"]

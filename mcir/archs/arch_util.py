@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, List
 
 import torch
 from torch import nn
@@ -26,6 +26,14 @@ class ArchBase(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.upscale: int = 1
+
+    def checkpoint_blocks(self) -> List[nn.Module]:
+        """The repeatable blocks ``train.grad_checkpoint`` recomputes in the backward pass (none by default).
+
+        Returns:
+            Submodules, each called as a module by the forward pass (see ``mcir.archs.grad_checkpoint``).
+        """
+        return []
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from torch import nn
@@ -65,6 +65,10 @@ class EDSR(ArchBase):
         self.conv_after_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.upsample = Upsample(self.upscale, num_feat)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+
+    def checkpoint_blocks(self) -> List[nn.Module]:
+        """The residual blocks of the trunk (``train.grad_checkpoint``)."""
+        return list(self.body)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Super-resolve a batch.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -218,6 +218,11 @@ class NAFNet(ArchBase):
         self.middle_blks = middle
         self.ups = nn.ModuleList(ups)
         self.downs = nn.ModuleList(downs)
+
+    def checkpoint_blocks(self) -> List[nn.Module]:
+        """Every NAFBlock of the encoders, the middle and the decoders (``train.grad_checkpoint``)."""
+        stages = [*self.encoders, self.middle_blks, *self.decoders]
+        return [blk for stage in stages for blk in stage]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Restore a batch.

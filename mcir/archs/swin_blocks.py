@@ -83,6 +83,33 @@ def relative_position_index(window: int) -> torch.Tensor:
     return rel[0] * (2 * window - 1) + rel[1]
 
 
+def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                     mask: Optional[torch.Tensor], scale: float, dropout_p: float = 0.0) -> torch.Tensor:
+    """Softmax attention per window with an additive per-head bias and an optional per-window mask.
+
+    Args:
+        q: (B * num_windows, heads, N, head_dim) queries.
+        k: (B * num_windows, heads, M, head_dim) keys.
+        v: Values shaped like ``k``.
+        bias: (heads, N, M) additive bias (relative positions).
+        mask: (num_windows, N, M) additive mask shared by every image's windows, or None.
+        scale: Logit scale.
+        dropout_p: Dropout on the attention weights.
+
+    Returns:
+        (B * num_windows, heads, N, head_dim).
+    """
+    bw, heads, n, _ = q.shape
+    if mask is not None:
+        # Fold the windows of one image into the head axis, so the per-window mask broadcasts
+        # over the batch without being copied B times.
+        nw, m = mask.shape[0], k.shape[2]
+        bias = (bias[None] + mask[:, None].to(bias.dtype)).reshape(1, nw * heads, n, m)
+        q, k, v = (t.reshape(bw // nw, nw * heads, t.shape[2], -1) for t in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout_p, scale=scale)
+    return out.reshape(bw, heads, n, -1)
+
+
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows with a learned relative-position bias.
 
@@ -130,17 +157,8 @@ class WindowAttention(nn.Module):
         q, k, v = self.qkv(x).view(bw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4).unbind(0)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         bias = bias.view(n, n, heads).permute(2, 0, 1)  # (heads, N, N)
-        if mask is not None:
-            # Fold the windows of one image into the head axis, so the per-window mask broadcasts
-            # over the batch without being copied B times.
-            nw = mask.shape[0]
-            bias = (bias[None] + mask[:, None].to(bias.dtype)).reshape(1, nw * heads, n, n)
-            q, k, v = (t.reshape(bw // nw, nw * heads, n, -1) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale
-        )
-        out = out.reshape(bw, heads, n, -1).transpose(1, 2).reshape(bw, n, c)
-        return self.proj_drop(self.proj(out))
+        out = biased_attention(q, k, v, bias, mask, self.scale, self.attn_drop if self.training else 0.0)
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(bw, n, c)))
 
 
 class Mlp(nn.Module):

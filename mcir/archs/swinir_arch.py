@@ -252,6 +252,10 @@ class SwinIR(ArchBase):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
+    def checkpoint_blocks(self) -> List[nn.Module]:
+        """Every Swin block of every residual group (``train.grad_checkpoint``)."""
+        return [blk for layer in self.layers for blk in layer.residual_group.blocks]
+
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         """Pad bottom/right to a multiple of the window: reflect as the official code, replicate when too small."""
         h, w = x.shape[-2:]

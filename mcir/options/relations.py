@@ -114,6 +114,17 @@ def trainable_network(root: Dict[str, Any], key: str, file: Optional[str]) -> No
                           "test.py)", file, "network_g.type")
 
 
+def checkpointable_network(root: Dict[str, Any], key: str, file: Optional[str]) -> None:
+    """``train.grad_checkpoint`` needs an arch that declares its repeatable blocks (``checkpoint_blocks``)."""
+    if not root["train"].get("grad_checkpoint"):
+        return
+    arch = root["network_g"]["type"]
+    declares = getattr(ARCH_REGISTRY.get(arch), "checkpoint_blocks", None)
+    if declares is None or getattr(declares, "__qualname__", "").startswith("ArchBase."):
+        raise OptionError(f"expected false: {arch} declares no blocks to checkpoint (checkpoint_blocks), got true",
+                          file, "train.grad_checkpoint")
+
+
 def complete_network_overrides(root: Dict[str, Any], key: str, file: Optional[str]) -> None:
     """Test options: each ``models.<name>.network_g`` merged into ``network_g`` is a complete arch section."""
     base = root.get("network_g") or {}

@@ -134,6 +134,8 @@ def train_section(model_type: str) -> Section:
         "amp": Leaf(AmpMode, "off"),
         "accumulate_steps": Leaf(PositiveInt, 1),
         "channels_last": Leaf(bool, False),
+        # activation checkpointing of the blocks the arch declares (mcir/archs/grad_checkpoint.py)
+        "grad_checkpoint": Leaf(bool, False),
         "pixel_opt": Typed(registry=lambda: LOSS_REGISTRY, required=True),
         # Optional extra terms: a perceptual loss (output, gt) and a sample-contrastive peer (output, gt, lq).
         "perceptual_opt": Typed(registry=lambda: LOSS_REGISTRY),
@@ -259,7 +261,8 @@ def root_schema(model_type: str, base_arch: Optional[str], is_train: bool) -> Se
             "val": val_section(is_train),
             "logger": logger_section(),
         },
-        relations=(rel.trainable_network, rel.patch_fits_scale, rel.one_train_set) if is_train else (rel.complete_network_overrides,),
+        relations=(rel.trainable_network, rel.checkpointable_network, rel.patch_fits_scale, rel.one_train_set)
+        if is_train else (rel.complete_network_overrides,),
     )
 
 

@@ -25,6 +25,9 @@ SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
                "upsampler": "pixelshuffledirect", "upscale": 2, "drop_path_rate": 0.0},
     "DehazeFormer": {"embed_dims": [8, 16, 16, 16, 8], "depths": [2, 2, 2, 1, 1], "num_heads": [2] * 3 + [1] * 2, "window_size": 4},
     "IDT": {"img_size": 128, "embed_dim": 4, "mlp_ratio": 1.0, "drop_path_rate": 0.0},  # at 64 a spatial layer has 1 token
+    "HAT": {"img_size": 8, "window_size": 4, "embed_dim": 8, "depths": [2], "num_heads": [2], "mlp_ratio": 2,
+            "squeeze_factor": 2, "upsampler": "pixelshuffle", "upscale": 2, "drop_path_rate": 0.0},
+    "RCAN": {"num_feat": 8, "num_group": 2, "num_block": 1, "squeeze_factor": 2},
 }
 # Odd, not a multiple of any window (8, 7, 4) or downsampling factor: archs pad and crop internally.
 HEIGHT, WIDTH = 17, 19
