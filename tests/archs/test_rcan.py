@@ -95,17 +95,3 @@ def test_option_files_build_the_released_network(path: str) -> None:
     with torch.device("meta"):
         net = build_network(opt["network_g"])
     assert _num_params(net) == 15_592_355
-
-
-def test_spn_file_differs_from_the_baseline_only_in_the_mcir_keys() -> None:
-    import yaml
-
-    base, spn = (yaml.safe_load((OPTIONS / "train/SR" / f"{NAME}{s}.yml").read_text()) for s in ("", "_SPN"))
-    assert (spn["model_type"], spn["name"]) == ("MCIRModel", base["name"] + "_SPN")
-    assert spn["train"]["negatives"]["steps"] == [100, 200, 500, 1000] and spn["train"]["neg_opt"]["type"] == "SPNLoss"
-    for opt in (base, spn):
-        for key in ("name", "model_type"):
-            opt.pop(key)
-        for key in ("negatives", "neg_opt"):
-            opt["train"].pop(key, None)
-    assert spn == base
