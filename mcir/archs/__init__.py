@@ -24,6 +24,7 @@ from torch import nn
 # Imported for their registration side effect.
 from mcir.archs import edsr_arch, simple_arch  # noqa: F401
 from mcir.archs import dehazeformer_arch, ffanet_arch, idt_arch, nafnet_arch, swinir_arch  # noqa: F401
+from mcir.archs import restormer_arch  # noqa: F401
 from mcir.registry import ARCH_REGISTRY, build_from_registry, signature_kwargs
 
 __all__ = ["ARCH_REGISTRY", "arch_kwargs", "build_network"]

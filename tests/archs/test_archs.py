@@ -24,6 +24,7 @@ SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
                "upsampler": "pixelshuffledirect", "upscale": 2, "drop_path_rate": 0.0},
     "DehazeFormer": {"embed_dims": [8, 16, 16, 16, 8], "depths": [2, 2, 2, 1, 1], "num_heads": [2] * 3 + [1] * 2, "window_size": 4},
     "IDT": {"img_size": 128, "embed_dim": 4, "mlp_ratio": 1.0, "drop_path_rate": 0.0},  # at 64 a spatial layer has 1 token
+    "Restormer": {"dim": 4, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1, "heads": [1, 1, 1, 1]},
 }
 # Odd, not a multiple of any window (8, 7, 4) or downsampling factor: archs pad and crop internally.
 HEIGHT, WIDTH = 17, 19
