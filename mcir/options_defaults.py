@@ -38,6 +38,8 @@ def dataset_spec() -> Typed:
             "use_shuffle": Leaf(BOOL, default=True),
             "pin_memory": Leaf(BOOL, default=False),
             "prefetch_mode": Leaf(STR, default=None, choices=("cpu", "cuda")),
+            # {iters, gt_sizes, batch_sizes}: checked by mcir.data.progressive when training starts
+            "progressive": Free(default=None),
         },
     )
 

@@ -83,6 +83,7 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
     import torch
 
     from mcir.data import build_loader
+    from mcir.data.progressive import build_progressive
     from mcir.engine.checkpoint import Checkpointer
     from mcir.engine.dist import distribute_model, run_on_main
     from mcir.engine.evaluator import Evaluator
@@ -117,6 +118,7 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
             cfg, f"datasets.{key}", "val", opt["scale"], seed, num_replicas=ctx.world_size, rank=ctx.rank
         )[1]
     model = build_model(opt, device, is_train=True)
+    progressive = build_progressive(opt, train_keys[0], train_loader, model.net_g)  # None without the section
     distribute_model(model, ctx, opt["find_unused_parameters"])
     # Rank 0 finds and reads the state (setting damaged ones aside); every rank resumes from that object.
     resume, state, resume_warnings = run_on_main(lambda: _find_resume(opt, run.root, auto_resume))
@@ -155,6 +157,7 @@ def _train(opt: Dict[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dict[s
         progress=opt["logger"]["pbar"] and sys.stderr.isatty() and ctx.is_main,
         num_tb_img=val["num_tb_img"],
         sample_dir=str(run.visualization),
+        progressive=progressive,
     )
     if state is not None:
         try:

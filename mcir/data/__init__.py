@@ -21,6 +21,7 @@ LOADER_KEYS: tuple = (
     "use_shuffle",
     "pin_memory",
     "prefetch_mode",
+    "progressive",  # read by mcir.data.progressive (train.py), not by the loader or the dataset
 )
 
 
@@ -60,5 +61,5 @@ def build_loader(
     section = dict(cfg, phase=phase)
     section.setdefault("scale", scale)
     dataset = build_dataset(section, key)
-    loader_args = {k: section[k] for k in LOADER_KEYS if k in section and k != "prefetch_mode"}
+    loader_args = {k: section[k] for k in LOADER_KEYS if k in section and k not in ("prefetch_mode", "progressive")}
     return dataset, build_dataloader(dataset, phase, seed=seed, num_replicas=num_replicas, rank=rank, **loader_args)

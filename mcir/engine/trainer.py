@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional
 
 import torch
 from torch.utils.data import DataLoader
@@ -20,6 +20,9 @@ from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.rng import get_rng_state, set_rng_state
 from mcir.errors import StopTraining
 from mcir.utils.img_util import imwrite, tensor2img
+
+if TYPE_CHECKING:
+    from mcir.data.progressive import ProgressiveLoader
 
 
 class TrainingPreempted(StopTraining):
@@ -75,6 +78,7 @@ class Trainer:
         num_tb_img: At each validation, the first this many restored images of every set go to TensorBoard
             and to ``sample_dir`` (0: none).
         sample_dir: Folder of those images (``visualization/``): ``<set>/<iter>/<stem>_<iter>.png``.
+        progressive: Per-phase patch and batch sizes (:mod:`mcir.data.progressive`); None: ``train_loader``'s.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class Trainer:
         progress: bool = True,
         num_tb_img: int = 0,
         sample_dir: Optional[str] = None,
+        progressive: Optional[ProgressiveLoader] = None,
     ):
         self.model = model
         self.train_loader = train_loader
@@ -106,6 +111,7 @@ class Trainer:
         self.progress = progress
         self.num_tb_img = max(int(num_tb_img), 0)
         self.sample_dir = sample_dir
+        self.progressive = progressive
         self.state = LoopState()
         self.history: Dict[str, Dict[str, float]] = {}
         self.best: Dict[str, Dict[str, Any]] = {}
@@ -167,6 +173,9 @@ class Trainer:
     # ---- loop -------------------------------------------------------------------------------
     def _batches(self) -> Iterator[Dict[str, Any]]:
         """Endless batches, resuming mid-epoch at the sampler level (no data is loaded to skip)."""
+        if self.progressive is not None:  # phases of patch/batch sizes: mcir/data/progressive.py
+            yield from self.progressive.batches(self.state, self.logger.info)
+            return
         sampler = self.train_loader.sampler
         while True:
             sampler.set_epoch(self.state.epoch, start=self.state.batch_in_epoch * self.train_loader.batch_size)
