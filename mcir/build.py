@@ -19,6 +19,7 @@ from mcir.core.averaged_model import AveragedModel
 from mcir.core.checkpoint_io import load_network_weights, torch_load, unwrap_state_dict
 from mcir.core.optim_step import OptimStep, check_amp
 from mcir.data import build_loader
+from mcir.data.progressive import ProgressiveLoader, build_progressive
 from mcir.engine.evaluator import Evaluator
 from mcir.engine.guard import StepGuard
 from mcir.engine.model_list import ModelSpec
@@ -222,6 +223,12 @@ def build_training_data(
             cfg, f"datasets.{key}", "val", scale, seed, num_replicas=world_size, rank=rank
         )[1]
     return train_set, train_loader, val_loaders
+
+
+def build_progressive_loader(opt: Section, train_loader: DataLoader, net: nn.Module) -> Optional[ProgressiveLoader]:
+    """The per-phase loaders of ``datasets.train.progressive`` (None without the section)."""
+    (train_key,) = dataset_sections(opt, "train")
+    return build_progressive(opt, train_key, train_loader, net)
 
 
 def build_test_loaders(opt: Section) -> Dict[str, DataLoader]:

@@ -82,7 +82,7 @@ def _train(opt: Mapping[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dic
     """Build (all of it before the run folder is touched, so bad input leaves nothing behind), then run."""
     import torch
 
-    from mcir.build import build_training, build_training_data
+    from mcir.build import build_progressive_loader, build_training, build_training_data
     from mcir.core.dist import run_on_main
     from mcir.core.rng import seed_everything
     from mcir.engine.distributed import distribute
@@ -95,13 +95,14 @@ def _train(opt: Mapping[str, Any], auto_resume: bool, ctx: Any) -> Dict[str, Dic
     with torch.random.fork_rng(devices=[]):  # the check must not shift the run's random stream
         train_set[0]  # noqa: B018 - fail now on an unreadable first pair, not mid-run
     step = build_training(opt, ctx.device)
+    progressive = build_progressive_loader(opt, train_loader, step.model.net_g)  # None without the section
     distribute(step, ctx, opt["find_unused_parameters"])
     # Rank 0 finds and reads the state (setting damaged ones aside); every rank resumes from that object.
     resume, state, resume_warnings = run_on_main(lambda: _find_resume(opt, run.root, auto_resume))
     # Only rank 0 touches the run folder (archive, logs, options, TensorBoard, checkpoints, images).
     archived = run.create(archive_existing=resume is None) if ctx.is_main else None
     logger, tb = _open_logs(opt, run, ctx, resume_warnings)
-    trainer = _trainer(opt, step, train_loader, val_loaders, run, logger, tb, ctx)
+    trainer = _trainer(opt, step, train_loader, val_loaders, run, logger, tb, ctx, progressive)
     if state is not None:
         try:
             trainer.load_training_state(state)
@@ -147,7 +148,7 @@ def _close_logs(logger: Any, tb: Any) -> None:
 
 
 def _trainer(opt: Mapping[str, Any], step: Any, train_loader: Any, val_loaders: Any, run: Any, logger: Any,
-             tb: Any, ctx: Any) -> Any:
+             tb: Any, ctx: Any, progressive: Any = None) -> Any:
     """The training loop of these options."""
     from mcir.build import build_evaluator, infer_options
     from mcir.engine.checkpointer import Checkpointer
@@ -174,6 +175,7 @@ def _trainer(opt: Mapping[str, Any], step: Any, train_loader: Any, val_loaders: 
         progress=log_cfg["pbar"] and sys.stderr.isatty() and ctx.is_main,
         num_tb_img=val["num_tb_img"],
         sample_dir=str(run.visualization),
+        progressive=progressive,
     )
 
 

@@ -25,7 +25,7 @@ from torch import nn
 # Imported for their registration side effect.
 from mcir.archs import edsr_arch, simple_arch  # noqa: F401
 from mcir.archs import dehazeformer_arch, ffanet_arch, idt_arch, nafnet_arch, swinir_arch  # noqa: F401
-from mcir.archs import hat_arch, rcan_arch  # noqa: F401
+from mcir.archs import hat_arch, rcan_arch, restormer_arch  # noqa: F401
 from mcir.registry import ARCH_REGISTRY, construct
 
 __all__ = ["ARCH_REGISTRY", "build_network"]

@@ -21,7 +21,10 @@ LOADER_KEYS: tuple = (
     "pin_memory",
     "prefetch_mode",
     "num_prefetch_queue",
+    "progressive",  # read by mcir.data.progressive (the builder), not by the loader or the dataset
 )
+# Loader keys that are not DataLoader arguments as they are.
+_NOT_LOADER_ARGS = ("prefetch_mode", "num_prefetch_queue", "progressive")
 
 
 def build_dataset(cfg: Mapping[str, Any], key: str = "datasets") -> Dataset:
@@ -63,7 +66,7 @@ def build_loader(
     section = dict(cfg, phase=phase)
     section.setdefault("scale", scale)
     dataset = build_dataset(section, key)
-    loader_args = {k: section[k] for k in LOADER_KEYS if k in section and k not in ("prefetch_mode", "num_prefetch_queue")}
+    loader_args = {k: section[k] for k in LOADER_KEYS if k in section and k not in _NOT_LOADER_ARGS}
     if section.get("prefetch_mode") == "cuda":
         loader_args["pin_memory"] = True
     elif section.get("prefetch_mode") == "cpu":

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional
 
 import torch
 from torch.utils.data import DataLoader
@@ -22,6 +22,9 @@ from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.train_step import TrainStep
 from mcir.errors import StopTraining
 from mcir.utils.img_util import imwrite, tensor2img
+
+if TYPE_CHECKING:
+    from mcir.data.progressive import ProgressiveLoader
 
 
 class TrainingPreempted(StopTraining):
@@ -76,6 +79,7 @@ class Trainer:
         num_tb_img: At each validation, the first this many restored images of every set go to TensorBoard
             and to ``sample_dir`` (0: none).
         sample_dir: Folder of those images (``visualization/``): ``<set>/<iter>/<stem>_<iter>.png``.
+        progressive: Per-phase patch and batch sizes (:mod:`mcir.data.progressive`); None: ``train_loader``'s.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Trainer:
         progress: bool = True,
         num_tb_img: int = 0,
         sample_dir: Optional[str] = None,
+        progressive: Optional[ProgressiveLoader] = None,
     ):
         self.step = step
         self.train_loader = train_loader
@@ -107,6 +112,7 @@ class Trainer:
         self.progress = progress
         self.num_tb_img = max(int(num_tb_img), 0)
         self.sample_dir = sample_dir
+        self.progressive = progressive
         self.state = LoopState()
         self.history: Dict[str, Dict[str, float]] = {}
         self.best: Dict[str, Dict[str, Any]] = {}
@@ -168,6 +174,9 @@ class Trainer:
     # ---- loop -------------------------------------------------------------------------------
     def _batches(self) -> Iterator[Dict[str, Any]]:
         """Endless batches, resuming mid-epoch at the sampler level (no data is loaded to skip)."""
+        if self.progressive is not None:  # phases of patch/batch sizes: mcir/data/progressive.py
+            yield from self.progressive.batches(self.state, self.logger.info)
+            return
         sampler = self.train_loader.sampler
         while True:
             sampler.set_epoch(self.state.epoch, start=self.state.batch_in_epoch * self.train_loader.batch_size)

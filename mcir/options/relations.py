@@ -99,6 +99,27 @@ def patch_fits_scale(root: Dict[str, Any], key: str, file: Optional[str]) -> Non
                               f"datasets.{name}.gt_size")
 
 
+def progressive_patches(root: Dict[str, Any], key: str, file: Optional[str]) -> None:
+    """``progressive`` belongs to the training set; its patches are multiples of the scale and fit ``gt_size``
+    (the size the images are checked against when the dataset is built)."""
+    for name, ds in (root.get("datasets") or {}).items():
+        prog = ds.get("progressive")
+        if prog is None:
+            continue
+        where = f"datasets.{name}"
+        if not name.startswith("train"):
+            raise OptionError("expected null: only the training set has a progressive schedule, got a section",
+                              file, f"{where}.progressive")
+        scale = ds.get("scale") or root.get("scale", 1)
+        bad = [g for g in prog["gt_sizes"] if g % scale]
+        if bad:
+            raise OptionError(f"expected multiples of the scale {scale}, got {list(prog['gt_sizes'])}", file,
+                              f"{where}.progressive.gt_sizes")
+        if not ds.get("gt_size") or ds["gt_size"] < max(prog["gt_sizes"]):
+            raise OptionError(f"expected at least the largest progressive patch {max(prog['gt_sizes'])}, got "
+                              f"{ds.get('gt_size')}", file, f"{where}.gt_size")
+
+
 def one_train_set(root: Dict[str, Any], key: str, file: Optional[str]) -> None:
     """Training reads exactly one ``datasets.train*`` section."""
     names = [k for k in (root.get("datasets") or {}) if k.startswith("train")]

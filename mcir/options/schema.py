@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Dict, Literal, Optional, Sequence, Union
 
-from mcir.constraints import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Range
+from mcir.constraints import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Range, same_length
 from mcir.errors import OptionError
 from mcir.options import relations as rel
 from mcir.options.spec import REQUIRED, Free, Leaf, MapOf, Section, Typed
@@ -39,6 +39,16 @@ def loader_fields() -> Dict[str, Leaf]:
         # BasicSR's: cpu = workers load num_prefetch_queue batches ahead; cuda = pinned memory + async copies.
         "prefetch_mode": Leaf(Optional[Literal["cpu", "cuda"]]),
         "num_prefetch_queue": Leaf(PositiveInt, 1),
+        # Restormer's progressive training: phase lengths, GT patch and batch size of each phase
+        "progressive": Section(
+            {
+                "iters": Leaf(Annotated[Sequence[PositiveInt], rel.NON_EMPTY], REQUIRED),
+                "gt_sizes": Leaf(Annotated[Sequence[PositiveInt], rel.NON_EMPTY], REQUIRED),
+                "batch_sizes": Leaf(Annotated[Sequence[PositiveInt], rel.NON_EMPTY], REQUIRED),
+            },
+            relations=(same_length("iters", "gt_sizes"), same_length("iters", "batch_sizes")),
+            optional=True,
+        ),
     }
 
 
@@ -261,7 +271,8 @@ def root_schema(model_type: str, base_arch: Optional[str], is_train: bool) -> Se
             "val": val_section(is_train),
             "logger": logger_section(),
         },
-        relations=(rel.trainable_network, rel.checkpointable_network, rel.patch_fits_scale, rel.one_train_set)
+        relations=(rel.trainable_network, rel.checkpointable_network, rel.patch_fits_scale, rel.one_train_set,
+                   rel.progressive_patches)
         if is_train else (rel.complete_network_overrides,),
     )
 

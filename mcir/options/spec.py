@@ -40,6 +40,7 @@ class Section:
         fields: Key -> node.
         required: The section must be present.
         relations: Checks between keys, run after every key is valid.
+        optional: The whole section may be left out (it is then None); its own keys may still be required.
         renamed: Old key -> what to write instead (a clearer error than "unknown key").
     """
 
@@ -47,6 +48,7 @@ class Section:
     required: bool = False
     relations: Tuple[Relation, ...] = ()
     renamed: Mapping[str, str] = field(default_factory=dict)
+    optional: bool = False
 
 
 @dataclass(frozen=True)

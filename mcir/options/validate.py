@@ -48,6 +48,8 @@ def validate(spec: Any, value: Any, key: str = "", file: Optional[str] = None) -
 
 def _validate(spec: Any, value: Any, key: str, file: Optional[str]) -> Any:
     required = getattr(spec, "required", False) or getattr(spec, "default", None) is REQUIRED
+    if isinstance(spec, Section) and spec.optional and (value is _MISSING or value is None):
+        return None
     if value is _MISSING:
         if required:
             raise OptionError("missing required key", file=file, key=key)

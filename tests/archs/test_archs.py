@@ -28,6 +28,7 @@ SMALL_CONFIGS: Dict[str, Dict[str, Any]] = {
     "HAT": {"img_size": 8, "window_size": 4, "embed_dim": 8, "depths": [2], "num_heads": [2], "mlp_ratio": 2,
             "squeeze_factor": 2, "upsampler": "pixelshuffle", "upscale": 2, "drop_path_rate": 0.0},
     "RCAN": {"num_feat": 8, "num_group": 2, "num_block": 1, "squeeze_factor": 2},
+    "Restormer": {"dim": 4, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1, "heads": [1, 1, 1, 1]},
 }
 # Odd, not a multiple of any window (8, 7, 4) or downsampling factor: archs pad and crop internally.
 HEIGHT, WIDTH = 17, 19

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from mcir.core.optim_step import OptimStep
-from mcir.core.schedulers import CosineAnnealingRestartLR, MultiStepRestartLR
+from mcir.core.schedulers import CosineAnnealingRestartCyclicLR, CosineAnnealingRestartLR, MultiStepRestartLR
 
 
 def _lrs(sched_fn, n):
@@ -67,3 +69,30 @@ def test_clip_grad_norm():
     norm = OptimStep(opt, [p], clip_grad_norm=1.0).step((p * torch.tensor([3.0, 4.0])).sum(), iteration=1)
     assert norm == pytest.approx(5.0)
     assert p.detach().tolist() == pytest.approx([-0.6, -0.8])
+
+
+def _official_cyclic(it, periods, weights, eta_mins, base=1.0):
+    """Restormer's CosineAnnealingRestartCyclicLR.get_lr at last_epoch = it, written out (basicsr/models/lr_scheduler.py)."""
+    cumulative = [sum(periods[: i + 1]) for i in range(len(periods))]
+    idx = next(i for i, c in enumerate(cumulative) if it <= c)
+    start = 0 if idx == 0 else cumulative[idx - 1]
+    return eta_mins[idx] + weights[idx] * 0.5 * (base - eta_mins[idx]) * (1 + math.cos(math.pi * (it - start) / periods[idx]))
+
+
+def test_cyclic_cosine_matches_restormer_including_the_boundary_step():
+    periods, weights, eta_mins = [4, 6], [1.0, 0.5], [1.0, 0.01]  # Restormer's shape: flat, then annealed
+    lrs, _, _ = _lrs(lambda o: CosineAnnealingRestartCyclicLR(o, periods, weights, eta_mins), 10)
+    assert lrs == pytest.approx([_official_cyclic(t, periods, weights, eta_mins) for t in range(10)], abs=1e-12)
+    assert lrs[:5] == pytest.approx([1.0] * 5)  # t = 4 (= the first period's end) is still in period 0
+    assert lrs[5] < 0.5 and lrs[9] > 0.01
+
+
+def test_cyclic_cosine_keeps_the_last_minimum_after_the_end():
+    lrs, _, _ = _lrs(lambda o: CosineAnnealingRestartCyclicLR(o, [2, 3], [1.0, 1.0], [0.5, 0.1]), 9)
+    assert lrs[5] == pytest.approx(0.1) and lrs[8] == pytest.approx(0.1)
+
+
+def test_cyclic_cosine_rejects_mismatched_lengths():
+    p = torch.nn.Parameter(torch.zeros(1))
+    with pytest.raises(ValueError, match="same length"):
+        CosineAnnealingRestartCyclicLR(torch.optim.SGD([p], lr=1.0), [2, 3], [1.0, 1.0], [0.5])
