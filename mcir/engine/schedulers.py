@@ -1,4 +1,4 @@
-"""Learning-rate schedulers: torch's MultiStepLR / CosineAnnealingLR and BasicSR's restart variants."""
+"""LR schedulers: torch's MultiStepLR / CosineAnnealingLR, BasicSR's restart variants, Restormer's cyclic one."""
 
 from __future__ import annotations
 
@@ -93,3 +93,39 @@ class CosineAnnealingRestartLR(LRScheduler):
         t = min(it - start, period)
         cos = 0.5 * (1 + math.cos(math.pi * t / period))
         return [self.eta_min + weight * (base - self.eta_min) * cos for base in self.base_lrs]
+
+
+@SCHEDULER_REGISTRY.register()
+class CosineAnnealingRestartCyclicLR(CosineAnnealingRestartLR):
+    """Cosine annealing over consecutive periods with one minimum LR per period (Restormer's scheduler).
+
+    Args:
+        optimizer: The optimizer.
+        periods: Length of each cosine cycle (iterations).
+        restart_weights: LR multiplier at the start of each cycle.
+        eta_mins: Minimum LR of each cycle (same length as ``periods``); a cycle whose minimum equals the
+            base LR keeps it constant.
+        last_epoch: Index of the last step (``-1`` to start).
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        periods: Sequence[int],
+        restart_weights: Sequence[float] = (1.0,),
+        eta_mins: Sequence[float] = (0.0,),
+        last_epoch: int = -1,
+    ):
+        if len(eta_mins) != len(periods):
+            raise ValueError("periods and eta_mins must have the same length")
+        self.eta_mins = [float(e) for e in eta_mins]
+        super().__init__(optimizer, periods, restart_weights, 0.0, last_epoch)
+
+    def get_lr(self) -> List[float]:  # type: ignore[override]
+        """Closed form at ``last_epoch``."""
+        it = self.last_epoch
+        idx = min(bisect_right(self.cumulative, it), len(self.periods) - 1)
+        start = self.cumulative[idx - 1] if idx > 0 else 0
+        period, weight, eta = self.periods[idx], self.restart_weights[idx], self.eta_mins[idx]
+        cos = 0.5 * (1 + math.cos(math.pi * min(it - start, period) / period))
+        return [eta + weight * (base - eta) * cos for base in self.base_lrs]
