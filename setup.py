@@ -37,6 +37,7 @@ setup(
             "mcir-train=mcir.train:main",
             "mcir-test=mcir.test:main",
             "mcir-infer=mcir.infer:main",
+            "mcir-convert-options=mcir.convert_options:main",
         ]
     },
 )

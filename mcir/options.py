@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
+import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -89,14 +91,19 @@ def load_options(
     overrides: Sequence[str] = (),
     is_train: bool = True,
     schema: Optional[Section] = None,
+    strict_options: bool = False,
+    notify: Optional[Callable[[str], None]] = None,
 ) -> Dict[str, Any]:
-    """Read, override, validate and resolve an option file.
+    """Read, translate (foreign files), override, validate and resolve an option file.
 
     Args:
         path: YAML option file.
         overrides: ``key=value`` strings from ``--set``.
         is_train: Training (train.py) or testing (test.py) options.
         schema: Schema to validate against (default: mcir's, extended by the chosen model type).
+        strict_options: Refuse option files of BasicSR / the published MCIR code / NAFNet / Restormer instead
+            of translating them.
+        notify: Receives a line per translated key (default: printed on stderr, by rank 0 only).
 
     Returns:
         The resolved option tree (defaults filled in, ``opt_path`` and ``is_train`` added).
@@ -113,6 +120,11 @@ def load_options(
     if not isinstance(opt, dict):
         raise OptionError("the option file must be a YAML mapping (key: value)", file=file)
     opt = copy.deepcopy(opt)
+    # ---- foreign option files (model_type of BasicSR, the published MCIR code, NAFNet, Restormer) ----
+    from mcir.foreign_options import translate_for_loading
+
+    opt = translate_for_loading(opt, file, strict_options, _stderr_notice if notify is None else notify)
+    # ---- end of foreign option files ----
     apply_overrides(opt, overrides, file=file)
 
     imports = opt.get("imports") or []
@@ -137,6 +149,12 @@ def load_options(
     resolved["opt_path"] = str(p.resolve())
     resolved["is_train"] = is_train
     return resolved
+
+
+def _stderr_notice(line: str) -> None:
+    """Print a notice about the option file on stderr (rank 0 of a distributed job only)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"note: {line}", file=sys.stderr)
 
 
 def dump_options(opt: Dict[str, Any], path: str) -> None:
