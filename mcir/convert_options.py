@@ -7,14 +7,11 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from mcir.cli import UsageError, run_main
 from mcir.errors import OptionError
-from mcir.foreign_options import MODEL_ALIASES, ORIGIN_REPOS, Change, Translation, translate
-
-# Keys only the published MCIR code's models read: a file that has them under an mcir model type was half-ported.
-_MCLIR_KEYS = ("path_neg", "train.neg_iter", "train.neg_decay")
+from mcir.foreign_options import MODEL_ALIASES, ORIGIN_REPOS, Change, Translation, mclir_keys, translate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +103,9 @@ def render(text: str, opt: Dict, result: Translation) -> str:
     return "# (the original comments could not be kept)\n" + yaml.safe_dump(result.options, sort_keys=False)
 
 
-def convert(src: str, dst: str, from_model_type: Optional[str] = None, force: bool = False) -> List[str]:
+def convert(
+    src: str, dst: str, from_model_type: Optional[str] = None, force: bool = False, emit: Callable[[str], None] = print
+) -> int:
     """Translate ``src`` into ``dst`` and check ``dst`` with mcir's loader.
 
     Args:
@@ -114,9 +113,10 @@ def convert(src: str, dst: str, from_model_type: Optional[str] = None, force: bo
         dst: mcir option file to write.
         from_model_type: Translate as if ``src`` had this model type.
         force: Replace an existing ``dst``.
+        emit: Receives a line per change, then a line saying what was written.
 
     Returns:
-        The lines to print (one per change, then what was written).
+        The number of changes.
     """
     from mcir.options import load_options, parse_yaml
     from mcir.utils.atomic import atomic_write_text
@@ -124,9 +124,10 @@ def convert(src: str, dst: str, from_model_type: Optional[str] = None, force: bo
     source, target = Path(src), Path(dst)
     if not source.is_file():
         raise UsageError(f"{src}: no such file")
-    if target.exists() and (target.resolve() == source.resolve() or not force):
-        raise UsageError(f"{dst} exists; pick another output file" + ("" if target.resolve() == source.resolve()
-                                                                        else " or pass --force"))
+    if target.exists() and target.resolve() == source.resolve():
+        raise UsageError(f"{dst} is the input file; pick another output file")
+    if target.exists() and not force:
+        raise UsageError(f"{dst} exists; pick another output file or pass --force")
     if from_model_type is not None and from_model_type not in MODEL_ALIASES:
         raise UsageError(f"--from_model_type: unknown '{from_model_type}' (known: {', '.join(MODEL_ALIASES)})")
     text = source.read_text(encoding="utf-8")
@@ -134,33 +135,26 @@ def convert(src: str, dst: str, from_model_type: Optional[str] = None, force: bo
     if not isinstance(opt, dict):
         raise OptionError("the option file must be a YAML mapping (key: value)", file=src)
     result = translate(opt, file=src, model_type=from_model_type)
-    lines = [f"{src}: {c.line()}" for c in result.changes]
     if not result.changes:
-        lines.append(f"{src}: model_type '{opt.get('model_type')}' is mcir's own: nothing to translate")
-        if any(_has(opt, k) for k in _MCLIR_KEYS):
-            lines.append(f"{src}: it has keys of the published MCIR code; pass --from_model_type with its original "
-                         "model type (e.g. ImageRestorationModel_FFANet_Neg_Multi)")
+        found = mclir_keys(opt)
+        if found:
+            raise OptionError(f"'{opt.get('model_type')}' is mcir's own, but the file has keys of the published MCIR "
+                              f"code ({', '.join(found)}): pass --from_model_type with its original model type "
+                              "(e.g. ImageRestorationModel_FFANet_Neg_Multi)", file=src, key="model_type")
+        emit(f"{src}: model_type '{opt.get('model_type')}' is mcir's own: nothing to translate")
+    for change in result.changes:
+        emit(f"{src}: {change.line()}")
     atomic_write_text("\n".join(header(source, text, result)) + render(text, opt, result), target)
     try:
         load_options(str(target), is_train=isinstance(result.options.get("train"), dict), notify=lambda _: None)
     except OptionError as exc:
         raise OptionError(f"wrote {dst}, but it does not load: {exc}") from exc
-    lines.append(f"wrote {dst} ({len(result.changes)} changes; checked with mcir's option loader)")
-    return lines
-
-
-def _has(opt: Dict, dotted: str) -> bool:
-    node = opt
-    for k in dotted.split("."):
-        if not isinstance(node, dict) or k not in node:
-            return False
-        node = node[k]
-    return True
+    emit(f"wrote {dst} ({len(result.changes)} changes; checked with mcir's option loader)")
+    return len(result.changes)
 
 
 def _body(args: argparse.Namespace) -> int:
-    for line in convert(args.input, args.output, args.from_model_type, args.force):
-        print(line)
+    convert(args.input, args.output, args.from_model_type, args.force)
     return 0
 
 

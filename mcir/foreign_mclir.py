@@ -1,10 +1,10 @@
-"""The published MCIR code's (Aitical/MCLIR) negative-model keys translated into MCIRModel's (see foreign_options)."""
+"""The published MCIR code's (Aitical/MCLIR) negative-model keys translated into MCIRModel's."""
 
 from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from mcir.foreign_options import Change, ModelAlias, _Edit
+from mcir.foreign_edit import Change, ModelAlias, OptionEdit
 
 # Defaults of the original code when a key is left out (sr_neg_multi_model.py, sr_neg_model.py).
 NEG_START_DEFAULT = {"many": 0.01, "one": 0.999}
@@ -12,7 +12,7 @@ NEG_START_DEFAULT = {"many": 0.01, "one": 0.999}
 PERCEPTUAL_DEFAULTS = {"vgg_type": "vgg19", "use_input_norm": True, "range_norm": False, "criterion": "l1"}
 
 
-def translate_mclir(edit: _Edit, alias: ModelAlias) -> None:
+def translate_mclir(edit: OptionEdit, alias: ModelAlias) -> None:
     """Translate the negatives, λ and the other keys the published MCIR models read.
 
     Args:
@@ -40,7 +40,7 @@ def translate_mclir(edit: _Edit, alias: ModelAlias) -> None:
         edit.set("network_g.input_norm", True, "the original model feeds the network the RESIDE-normalised input")
 
 
-def _negatives(edit: _Edit, kind: str) -> None:
+def _negatives(edit: OptionEdit, kind: str) -> None:
     """``neg_iter`` / ``neg_decay`` / ``neg_start`` as ``train.negatives`` (Eq. 1: θ' ← w·θ' + (1 − w)·θ)."""
     steps, decay = edit.get("train.neg_iter"), edit.get("train.neg_decay")
     if kind == "one":
@@ -74,7 +74,7 @@ def _negatives(edit: _Edit, kind: str) -> None:
     edit.drop("train.update_scaling", "read but never used by the original")
 
 
-def _negative_loss(edit: _Edit, kind: str) -> None:
+def _negative_loss(edit: OptionEdit, kind: str) -> None:
     """``perceptual_opt`` is the negative term (subtracted, averaged over the negatives): SPNLoss, λ = its weight."""
     pos = edit.get("train.perceptual_pos_opt")
     p = edit.get("train.perceptual_opt")
@@ -103,7 +103,8 @@ def _negative_loss(edit: _Edit, kind: str) -> None:
             if k not in p:
                 nested.append(Change(f"train.neg_opt.{k}", "add", "their PerceptualLoss default", new=neg[k]))
         if "style_weight" in p:
-            nested.append(Change("train.perceptual_opt.style_weight", "drop", "the negative models ignore the style term"))
+            why = "the negative models ignore the style term"
+            nested.append(Change("train.perceptual_opt.style_weight", "drop", why))
         edit.changes.extend(nested)
     if pos is not None:
         edit.move("train.perceptual_pos_opt", "train.perceptual_opt", "the positive perceptual term (output vs gt)")
@@ -111,7 +112,7 @@ def _negative_loss(edit: _Edit, kind: str) -> None:
             edit.drop("train.perceptual_opt.style_weight", "the original model ignores the style term")
 
 
-def _check_perceptual(edit: _Edit, p: Dict[str, Any], kind: str) -> None:
+def _check_perceptual(edit: OptionEdit, p: Dict[str, Any], kind: str) -> None:
     if p.get("type") != "PerceptualLoss":
         raise edit.fail("train.perceptual_opt.type", f"'{p.get('type')}' against the negatives has no mcir "
                         "equivalent (PerceptualLoss translates to SPNLoss)")
@@ -124,7 +125,7 @@ def _check_perceptual(edit: _Edit, p: Dict[str, Any], kind: str) -> None:
                         "none (set it to 0)")
 
 
-def _grad_clip(edit: _Edit) -> None:
+def _grad_clip(edit: OptionEdit) -> None:
     """The published models clip at ``train.use_grad_clip`` (a max norm) and never read ``use_grad_norm``."""
     edit.drop("train.use_grad_norm", "never read (the code reads train.use_grad_clip): the original run does not clip")
     value = edit.get("train.use_grad_clip")

@@ -59,7 +59,7 @@ def _flow(value: Any) -> str:
 
 
 def value_lines(key: str, value: Any, indent: str, step: int) -> List[str]:
-    """``key: value`` as YAML lines at ``indent`` (a non-empty mapping in block style, the rest on one line).
+    """``key: value`` as YAML lines at ``indent``: mappings in block style, everything else on one line.
 
     Args:
         key: The key.
@@ -71,10 +71,11 @@ def value_lines(key: str, value: Any, indent: str, step: int) -> List[str]:
         The lines.
     """
     if isinstance(value, dict) and value:
-        block = yaml.safe_dump(value, sort_keys=False, default_flow_style=None, width=10**9, allow_unicode=True,
-                               indent=step)
-        return [f"{indent}{key}:"] + [f"{indent}{' ' * step}{line}" for line in block.splitlines()]
-    return [f"{indent}{key}: {_flow(value)}"]
+        lines = [f"{indent}{_flow(key)}:"]
+        for k, v in value.items():
+            lines += value_lines(str(k), v, indent + " " * step, step)
+        return lines
+    return [f"{indent}{_flow(key)}: {_flow(value)}"]
 
 
 class _Rewriter:

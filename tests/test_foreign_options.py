@@ -242,7 +242,8 @@ def test_train_translates_a_published_mcir_file_with_a_notice_per_change(tmp_pat
             "train.negatives.steps=[1]", "train.negatives.decay=[0.1]", "train.neg_opt.vgg_weights=random",
             "val.val_freq=1",
             "logger.print_freq=1", "logger.save_checkpoint_freq=1", "logger.use_tb_logger=false", "num_gpu=0"]
-    assert train_main(_cli_args("mclir_FFANet_RESIDE_IN_fromScratch.yml", sets)) == 0
+    with pytest.warns(UserWarning, match="random"):
+        assert train_main(_cli_args("mclir_FFANet_RESIDE_IN_fromScratch.yml", sets)) == 0
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
     expected = translate(_fixture("mclir_FFANet_RESIDE_IN_fromScratch.yml")).changes
     assert len(notes) == len(expected) == 14
@@ -255,7 +256,8 @@ def test_test_py_translates_a_nafnet_test_file(tmp_path, capsys):
 
     _pair_folders(tmp_path)
     sets = [f"path.results_root={tmp_path / 'res'}", "path.pretrain_network_g=null", "num_gpu=0",
-            f"datasets.test.dataroot_gt={tmp_path / 'gt'}", f"datasets.test.dataroot_lq={tmp_path / 'lq'}", "datasets.test.io_backend.type=disk",
+            f"datasets.test.dataroot_gt={tmp_path / 'gt'}", f"datasets.test.dataroot_lq={tmp_path / 'lq'}",
+            "datasets.test.io_backend.type=disk",
             "network_g.width=8", "network_g.enc_blk_nums=[1]", "network_g.dec_blk_nums=[1]", "val.save_img=false"]
     assert test_main(_cli_args("nafnet_test_GoPro_NAFNet-width32.yml", sets)) == 0
     err = capsys.readouterr().err
