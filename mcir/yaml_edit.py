@@ -98,7 +98,6 @@ class _Rewriter:
     def walk(self, node: MappingNode, old: Dict[str, Any], new: Dict[str, Any], path: str, bound: int) -> None:
         consumed = set()
         items = node.value
-        siblings = {str(k.value) for k, _ in items}
         indent = " " * items[0][0].start_mark.column if items else ""
         for i, (knode, vnode) in enumerate(items):
             key = str(knode.value)
@@ -108,9 +107,7 @@ class _Rewriter:
             self.out.extend(self.lines[self.cursor:start])
             full = f"{path}.{key}" if path else key
             new_key = self.renames.get(full, key)
-            if new_key != key and new_key in siblings:  # onto a key the file has: that one's lines hold it
-                new_key = ""
-            if new_key not in new or new_key in consumed:
+            if new_key not in new or new_key in consumed:  # dropped, or renamed onto a key written already
                 self.out.append(f"{indent}# {self.note(full)}")
             else:
                 consumed.add(new_key)

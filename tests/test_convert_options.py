@@ -69,19 +69,22 @@ def test_edsr_file_is_copied_with_a_nothing_translated_header(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "edit, key",
+    "fixture, edit, message",
     [
-        (("model_type: ImageRestorationModel_FFANet_Neg_Multi", "model_type: ESRGANModel"), "model_type"),
-        (("type: TrueCosineAnnealingLR", "type: LinearLR"), "train.scheduler.type"),
-        (("neg_decay: [0.1, 0.1, 0.1, 0.1]", "neg_decay: [0.1, 0.1]"), "train.neg_decay"),
+        ("basicsr_train_SwinIR_SRx4_scratch.yml", ("SwinIRModel", "ESRGANModel"),
+         "model_type: BasicSR's 'ESRGANModel' has no mcir equivalent: adversarial"),
+        ("mclir_FFANet_RESIDE_IN_fromScratch.yml", ("TrueCosineAnnealingLR", "LinearLR"),
+         "train.scheduler.type: 'LinearLR' (a schedule over total_iter) has no mcir equivalent"),
+        ("mclir_FFANet_RESIDE_IN_fromScratch.yml", ("neg_decay: [0.1, 0.1, 0.1, 0.1]", "neg_decay: [0.1, 0.1]"),
+         "train.neg_decay: needs a list with one decay per neg_iter entry (4)"),
     ],
 )
-def test_no_equivalent_is_one_line_naming_the_key(tmp_path, capsys, edit, key):
+def test_no_equivalent_is_one_line_naming_the_key(tmp_path, capsys, fixture, edit, message):
     src = tmp_path / "in.yml"
-    src.write_text((FIXTURES / "mclir_FFANet_RESIDE_IN_fromScratch.yml").read_text().replace(*edit))
+    src.write_text((FIXTURES / fixture).read_text().replace(*edit))
     assert main([str(src), str(tmp_path / "out.yml")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"mcir-convert-options: error: {src}: {key}: ")
+    assert len(err) == 1 and err[0].startswith(f"mcir-convert-options: error: {src}: {message}")
     assert not (tmp_path / "out.yml").exists()
 
 

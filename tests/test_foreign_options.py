@@ -155,6 +155,21 @@ def test_mclir_defaults_and_keys_without_equivalent():
         translate(raw)
 
 
+def test_mclir_single_negative_model():
+    # SRNegModel (sr_neg_model.py): one negative with scalar neg_iter / neg_decay, neg_start defaulting to 0.999,
+    # and a style term that is subtracted too (no SPNLoss equivalent).
+    raw = _fixture("mclir_FFANet_RESIDE_IN_fromScratch.yml")
+    raw["model_type"] = "SRNegModel"
+    raw["train"].update(neg_iter=500, neg_decay=0.3)
+    del raw["train"]["neg_start"]
+    out = translate(raw).options
+    assert out["train"]["negatives"] == {"steps": [500], "decay": 0.3, "neg_start": 0.999, "init": "blend"}
+    assert "input_norm" not in out["network_g"] and "use_ema" not in out["val"]  # FFA-Net model only
+    raw["train"]["perceptual_opt"]["style_weight"] = 1.0
+    with pytest.raises(OptionError, match="train.perceptual_opt.style_weight: SRNegModel subtracts a style term"):
+        translate(raw)
+
+
 def test_nafnet_gopro_width32_same_network_schedule_and_clipping():
     opt = _load("nafnet_train_GoPro_NAFNet-width32.yml")
     assert opt["model_type"] == "RestorationModel" and opt["network_g"]["type"] == "NAFNetLocal"
@@ -175,6 +190,8 @@ def test_nafnet_test_grids_become_tiles_where_equivalent():
     raw["val"].update(grids=True, crop_size_h=256, crop_size_w=256)
     val = translate(raw).options["val"]
     assert (val["tile"], val["tile_overlap"]) == (256, 0) and "crop_size_w" not in val
+    raw["scale"] = 2  # their crops are in ground-truth pixels, mcir's tiles in input pixels
+    assert translate(raw).options["val"]["tile"] == 128
     raw["val"].update(crop_size_w=320)
     assert "tile" not in translate(raw).options["val"]  # non-square crops: dropped with the reason
 
@@ -196,6 +213,7 @@ def test_restormer_deraining_schedule_and_network():
     assert train["total_iter"] == 300000 and train["clip_grad_norm"] == 0.01
     assert (data["type"], data["gt_size"], data["batch_size_per_gpu"]) == ("PairedImageDataset", 128, 8)
     assert data["use_hflip"] and data["use_rot"] and "mixing_augs" not in train
+    assert not {"window_size", "max_minibatch", "rgb2bgr", "use_image"} & set(opt["val"])  # dropped with reasons
     from mcir.components import load_components
     from mcir.registry import ARCH_REGISTRY
 
