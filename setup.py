@@ -45,6 +45,7 @@ setup(
             "mcir-train=mcir.train:main",
             "mcir-test=mcir.test:main",
             "mcir-infer=mcir.infer:main",
+            "mcir-convert-options=mcir.cli.convert_options:main",
         ]
     },
 )

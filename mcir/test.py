@@ -84,7 +84,7 @@ def _body(args: argparse.Namespace) -> Dict[str, Any]:
     # The command line is more explicit than the file: --preset replaces the file's metrics, later --set adds.
     preset = ["val.metrics={}", f"val.preset={args.preset}"] if args.preset else []
     overrides = [*preset, *args.set, *weights_overrides(args.weights), *trust_overrides(args)]
-    opt = load_options(args.opt, overrides, is_train=False)
+    opt = load_options(args.opt, overrides, is_train=False, strict_options=args.strict_options)
     return evaluate_all(opt)
 
 

@@ -201,7 +201,7 @@ def _discard_run(root: Path, archived: Optional[Path]) -> None:
 def _body(args: argparse.Namespace) -> Dict[str, Any]:
     from mcir.options import load_options
 
-    opt = load_options(args.opt, args.set + trust_overrides(args), is_train=True)
+    opt = load_options(args.opt, args.set + trust_overrides(args), is_train=True, strict_options=args.strict_options)
     return train(opt, auto_resume=args.auto_resume, launcher=args.launcher)
 
 

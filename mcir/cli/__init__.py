@@ -71,6 +71,12 @@ def base_parser(description: str, launchers: Sequence[str] = ("none",)) -> argpa
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument(
+        "--strict_options",
+        action="store_true",
+        help="refuse option files of BasicSR, the published MCIR code, NAFNet or Restormer instead of translating "
+        "them (mcir-convert-options writes the translation to a file)",
+    )
+    parser.add_argument(
         "--trust_checkpoint",
         action="store_true",
         help="load checkpoints/weights with full unpickling (can run code from the file: trusted files only); "

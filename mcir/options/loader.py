@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from mcir.errors import OptionError
+from mcir.options.foreign import translate_for_loading
 from mcir.options.frozen import FrozenMap, thaw
 from mcir.options.inherit import load_with_bases
 from mcir.options.overrides import apply_overrides
@@ -14,8 +17,14 @@ from mcir.options.yaml_io import dump_yaml
 from mcir.registry import import_user_modules
 
 
-def load_options(path: str, overrides: Sequence[str] = (), is_train: bool = True) -> FrozenMap:
-    """Read, inherit, override, validate and freeze an option file.
+def load_options(
+    path: str,
+    overrides: Sequence[str] = (),
+    is_train: bool = True,
+    strict_options: bool = False,
+    notify: Optional[Callable[[str], None]] = None,
+) -> FrozenMap:
+    """Read, inherit, translate (foreign files), override, validate and freeze an option file.
 
     Nothing is built and nothing is written: a bad file fails here, with a one-line error naming the key.
 
@@ -23,6 +32,9 @@ def load_options(path: str, overrides: Sequence[str] = (), is_train: bool = True
         path: YAML option file.
         overrides: ``key=value`` strings from ``--set`` (checked like the file's own values).
         is_train: Training options (train.py) or test options (test.py, infer.py).
+        strict_options: Refuse option files of BasicSR / the published MCIR code / NAFNet / Restormer
+            instead of translating them (:mod:`mcir.options.foreign`).
+        notify: Receives a line per translated key (default: printed on stderr, by rank 0 only).
 
     Returns:
         The resolved, read-only options: defaults filled in, metric presets applied, and ``opt_path`` (the
@@ -33,7 +45,8 @@ def load_options(path: str, overrides: Sequence[str] = (), is_train: bool = True
     from mcir.options.schema import model_type_of, root_schema
 
     file = str(path)
-    raw = apply_overrides(load_with_bases(Path(path), file), overrides, file)
+    raw = translate_for_loading(load_with_bases(Path(path), file), file, strict_options, notify or _stderr_notice)
+    raw = apply_overrides(raw, overrides, file)
     imports = raw.get("imports") or []
     if not isinstance(imports, list) or not all(isinstance(m, str) for m in imports):
         raise OptionError(f"expected a list of module names, got {imports!r}", file, "imports")
@@ -50,6 +63,12 @@ def load_options(path: str, overrides: Sequence[str] = (), is_train: bool = True
         raise OptionError(exc.message, file, exc.key) from None
     resolved["opt_path"] = str(Path(path).resolve())
     return FrozenMap(resolved)
+
+
+def _stderr_notice(line: str) -> None:
+    """Print a notice about the option file on stderr (rank 0 of a distributed job only)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"note: {line}", file=sys.stderr)
 
 
 def dump_options(opt: Mapping[str, Any], path: str) -> None:

@@ -36,6 +36,14 @@ def test_cosine_restart_values():
     assert lrs[6] == pytest.approx(0.25)
 
 
+def test_cosine_restart_cyclic_has_one_minimum_per_period():
+    # Restormer's two-cycle recipe in small: LR held at the base for 4 steps (eta_min = base), then cosine to 0.01.
+    lrs, _, _ = _lrs(lambda o: CosineAnnealingRestartCyclicLR(o, [4, 4], [1, 1], eta_mins=[1.0, 0.01]), 9)
+    assert lrs[:5] == pytest.approx([1.0] * 5)
+    assert lrs[6] == pytest.approx(0.01 + 0.99 * 0.5)
+    assert lrs[8] == pytest.approx(0.01)
+
+
 def test_scheduler_resume_is_exact():
     full, _, _ = _lrs(lambda o: CosineAnnealingRestartLR(o, [10], eta_min=0.1), 8)
     _, opt, sched = _lrs(lambda o: CosineAnnealingRestartLR(o, [10], eta_min=0.1), 5)
