@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -136,13 +136,14 @@ class MCIRModel(RestorationModel):
 
     # ---- training ---------------------------------------------------------------------------
     def compute_losses(
-        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
+        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int,
+        negs: Optional[Mapping[str, torch.Tensor]] = None,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """``L_rec − λ·L_neg`` and the terms to log (``l_rec``, ``l_neg``, ``neg_ratio`` = λ·L_neg / L_rec).
 
         ``L_rec`` is the plain model's whole loss (pixel term plus any perceptual / contrastive terms).
         """
-        l_rec, logs = super().compute_losses(lq, gt, output, iteration)
+        l_rec, logs = super().compute_losses(lq, gt, output, iteration, negs)  # negs: CCR's folder negatives
         logs["l_rec"] = l_rec.detach()
         if iteration <= self.start_iter:
             return l_rec, logs

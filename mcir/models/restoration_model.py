@@ -28,7 +28,8 @@ class RestorationModel:
         scheduler: LR scheduler stepped once per iteration, or None.
         ema: Averaged copy of ``net_g`` used for evaluation, or None.
         perceptual_loss: Extra term ``loss(output, gt)`` (e.g. ``PerceptualLoss``), or None.
-        contrast_loss: Sample-contrastive term ``loss(output, gt, lq)`` (``ContrastLoss``, ``PCLLoss``), or None.
+        contrast_loss: Sample-contrastive term ``loss(output, gt, lq)`` (``ContrastLoss``, ``PCLLoss``, ``CCRLoss``;
+            called with ``negs=batch['negs']`` too when the batch has folder negatives), or None.
         channels_last: Feed the network channels-last inputs (build it channels-last too, before copying it
             into the EMA or negatives, so all copies share the layout).
     """
@@ -69,7 +70,8 @@ class RestorationModel:
 
     # ---- training ---------------------------------------------------------------------------
     def compute_losses(
-        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
+        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int,
+        negs: Optional[Mapping[str, torch.Tensor]] = None,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Total loss and the detached terms to log.
 
@@ -78,6 +80,7 @@ class RestorationModel:
             gt: Ground-truth batch.
             output: ``net_g(lq)``.
             iteration: Current iteration (1-based).
+            negs: The batch's precomputed negatives ``{name: tensor}`` (``dataroot_neg``), for the contrast loss.
 
         Returns:
             ``(total_loss, {name: detached_value})``: ``l_pix`` plus ``l_percep`` / ``l_contrast`` when
@@ -93,7 +96,9 @@ class RestorationModel:
             total = total + l_percep
             logs["l_percep"] = l_percep.detach()
         if self.contrast_loss is not None:
-            l_contrast = self.contrast_loss(output, gt, lq)
+            # CCR (issue 13 §3): precomputed negatives reach the loss only when the batch has them.
+            extra = {} if negs is None else {"negs": negs}
+            l_contrast = self.contrast_loss(output, gt, lq, **extra)
             total = total + l_contrast
             logs["l_contrast"] = l_contrast.detach()
         return total, logs
@@ -141,7 +146,7 @@ class RestorationModel:
             with sync:
                 with self.optim_step.autocast():
                     output = self.train_net(lq)
-                    mb_total, mb_logs = self.compute_losses(lq, gt, output, iteration)
+                    mb_total, mb_logs = self.compute_losses(lq, gt, output, iteration, negs=mb.get("negs"))  # CCR
                 self.optim_step.backward(mb_total)
             if total is None:
                 total, logs = mb_total.detach(), mb_logs
