@@ -203,7 +203,8 @@ class CCRLoss(RatioContrastLoss):
         given = dict(negs or {})
         unknown = sorted(set(given) - set(self.names))
         if unknown:
-            raise OptionError(f"the batch has negatives {unknown} this loss does not list", key="negatives")
+            raise OptionError(f"the training data's dataroot_neg has {unknown}, which are not listed here "
+                              "(list every folder negative, with psnr or null)", key="negatives")
         out = []
         for name in self.names:
             if name in self.networks:
