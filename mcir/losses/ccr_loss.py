@@ -168,9 +168,13 @@ class CCRLoss(RatioContrastLoss):
         self.fixed_psnr: Dict[str, Optional[float]] = {}
         self.networks = nn.ModuleDict()
         for name, spec in negatives.items():
-            name, spec = str(name), dict(spec or {})
+            name = str(name)
             if not name or "." in name:
                 raise OptionError(f"negative names must be non-empty without '.', got {name!r}", key="negatives")
+            if spec is not None and not isinstance(spec, Mapping):
+                raise OptionError(f"must be null, {{psnr: <dB>}} or a network section, got {spec!r}",
+                                  key=f"negatives.{name}")
+            spec = dict(spec or {})
             psnr = spec.get("psnr")
             if psnr is not None and (isinstance(psnr, bool) or not isinstance(psnr, (int, float))):
                 raise OptionError(f"must be a number of dB or null, got {psnr!r}", key=f"negatives.{name}.psnr")

@@ -138,6 +138,7 @@ def test_frozen_network_negative_is_built_from_options_and_stays_frozen(tmp_path
         ({"n": {"type": "EDSR", "num_feat": 8, "num_block": 1, "weights": "/no/such.pth"}}, {}, "negatives.n.weights"),
         ({"n": {"weights": "/x.pth"}}, {}, "negatives.n"),
         ({"n": {"psnr": "high"}}, {}, "negatives.n.psnr"),
+        ({"n": 17}, {}, "negatives.n"),
         ({"n": None}, {"curriculum_lambda": 1.0}, "curriculum_lambda"),
         ({"n": None}, {"reduction": "none"}, "reduction"),
     ],

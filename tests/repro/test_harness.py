@@ -130,3 +130,55 @@ def test_committed_studies_and_every_run_option_validate(path, monkeypatch):
         assert opt["manual_seed"] == study.seeds[0]
         if study.total_iter:
             assert opt["train"]["total_iter"] == study.total_iter
+
+
+def _prep_study(tmp_path: Path, **extra) -> Path:
+    """A study whose +CCR row uses a prep run's weights as a frozen negative network."""
+    ccr = ("train.contrast_opt={type: CCRLoss, vgg_weights: random, layer_weights: {relu1_1: 1.0}, negatives: "
+           "{weak: {type: EDSR, num_feat: 8, num_block: 1, upscale: 4, weights: '${prep.weak}'}}}")
+    fields = {
+        "seeds": [0],
+        "methods": {"baseline": {"opt": str(PLAIN)}, "+CCR": {"opt": str(PLAIN), "set": [ccr]}},
+        "prep": {"weak": {"opt": str(PLAIN), "seed": 7, "total_iter": 2, "set": ["train.scheduler.periods=[2]"]},
+                 "unused": {"opt": str(PLAIN), "seed": 8, "total_iter": 2}},
+        "benchmarks": {"Set5": {"dataroot_gt": str(SET5 / "HR"), "dataroot_lq": str(SET5 / "LR_bicubic/X4"),
+                                "filename_tmpl": "{}x4"}},
+    }
+    fields.update(extra)
+    return _study(tmp_path, **fields)
+
+
+def test_prep_runs_train_first_feed_a_row_and_are_reported(tmp_path, capsys):
+    main = _main()
+
+    study = _prep_study(tmp_path)
+    assert main([str(study)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("train tiny__prep_weak") < out.index("train tiny__baseline__seed0")
+    assert "prep_unused" not in out  # a prep run no method refers to is not trained
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Prep runs" in report and "| weak | 2 | 7 | finished |" in report
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert results["+CCR"]["0"]["status"] == "finished", results["+CCR"]["0"]["message"]
+    prep = json.loads((tmp_path / "report" / "prep.json").read_text())
+    assert prep["weak"]["metrics"]["Set5"]["psnr"] > 0
+    assert main([str(study)]) == 0
+    assert "skip tiny__prep_weak: finished" in capsys.readouterr().out
+
+
+def test_prep_references_resolve_and_bad_preps_name_the_key(tmp_path):
+    from mcir.repro.study import prep_weights, study_overrides
+
+    study = load_study(str(_prep_study(tmp_path)))
+    assert [p.name for p in study.preps] == ["weak"]
+    sets = study_overrides(study, study.method("+CCR"), 0)
+    assert f"weights: '{prep_weights(study, 'weak')}'" in sets[-4] and "${prep" not in sets[-4]
+    bad_ref = {"baseline": {"opt": str(PLAIN)}, "x": {"opt": str(PLAIN), "set": ["train.a='${prep.nope}'"]}}
+    with pytest.raises(OptionError, match=r"methods\.x\.set.*prep\.nope"):
+        load_study(str(_prep_study(tmp_path, methods=bad_ref)))
+    for prep, key in [({"w": {"opt": str(PLAIN), "seed": 1}}, "prep.w"),
+                      ({"w": {"opt": str(PLAIN), "seed": 1, "total_iter": 0}}, "prep.w.total_iter"),
+                      ({"w": {"opt": "missing.yml", "seed": 1, "total_iter": 2}}, "prep.w.opt"),
+                      ({"w.x": {"opt": str(PLAIN), "seed": 1, "total_iter": 2}}, "prep.w.x")]:
+        with pytest.raises(OptionError, match=key.replace(".", r"\.")):
+            load_study(str(_prep_study(tmp_path, prep=prep, methods={"baseline": {"opt": str(PLAIN)}})))
