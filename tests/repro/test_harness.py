@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from mcir.errors import OptionError
@@ -148,22 +149,29 @@ def _prep_study(tmp_path: Path, **extra) -> Path:
     return _study(tmp_path, **fields)
 
 
-def test_prep_runs_train_first_feed_a_row_and_are_reported(tmp_path, capsys):
-    main = _main()
+def test_prep_runs_train_once_feed_a_row_and_are_reported(tmp_path, capsys):
+    # One real prep run (train + evaluate subprocesses); the rows themselves are covered above.
+    from mcir.losses import build_loss
+    from mcir.options import load_options
+    from mcir.repro.harness import run_preps, write_report
+    from mcir.repro.study import prep_weights, study_overrides
 
-    study = _prep_study(tmp_path)
-    assert main([str(study)]) == 0
-    out = capsys.readouterr().out
-    assert out.index("train tiny__prep_weak") < out.index("train tiny__baseline__seed0")
-    assert "prep_unused" not in out  # a prep run no method refers to is not trained
-    report = (tmp_path / "report" / "report.md").read_text()
-    assert "## Prep runs" in report and "| weak | 2 | 7 | finished |" in report
-    results = json.loads((tmp_path / "report" / "results.json").read_text())
-    assert results["+CCR"]["0"]["status"] == "finished", results["+CCR"]["0"]["message"]
-    prep = json.loads((tmp_path / "report" / "prep.json").read_text())
-    assert prep["weak"]["metrics"]["Set5"]["psnr"] > 0
-    assert main([str(study)]) == 0
+    study = load_study(str(_prep_study(tmp_path)))
+    preps = run_preps(study)
+    assert list(preps) == ["weak"] and preps["weak"]["status"] == "finished", preps  # "unused" is not trained
+    assert preps["weak"]["metrics"]["Set5"]["psnr"] > 0 and preps["weak"]["seed"] == 7
+    # The +CCR row's options point at the prep's final weights, which load into its frozen negative network.
+    ccr = study.method("+CCR")
+    opt = load_options(ccr.opt, study_overrides(study, ccr, 0), is_train=True)
+    loss = build_loss(opt["train"]["contrast_opt"], key="train.contrast_opt")
+    saved = torch.load(prep_weights(study, "weak"), weights_only=True)["params"]
+    assert all(torch.equal(v, saved[k]) for k, v in loss.networks["weak"].state_dict().items())
+    capsys.readouterr()
+    assert run_preps(study)["weak"]["status"] == "finished"
     assert "skip tiny__prep_weak: finished" in capsys.readouterr().out
+    report = write_report(study, {}, ["cmd"], 1.0, {}, preps)
+    assert "## Prep runs" in report and "| weak | 2 | 7 | finished |" in report
+    assert json.loads((tmp_path / "report" / "prep.json").read_text())["weak"]["total_iter"] == 2
 
 
 def test_prep_references_resolve_and_bad_preps_name_the_key(tmp_path):
@@ -171,8 +179,8 @@ def test_prep_references_resolve_and_bad_preps_name_the_key(tmp_path):
 
     study = load_study(str(_prep_study(tmp_path)))
     assert [p.name for p in study.preps] == ["weak"]
-    sets = study_overrides(study, study.method("+CCR"), 0)
-    assert f"weights: '{prep_weights(study, 'weak')}'" in sets[-4] and "${prep" not in sets[-4]
+    ccr = next(s for s in study_overrides(study, study.method("+CCR"), 0) if s.startswith("train.contrast_opt="))
+    assert f"weights: '{prep_weights(study, 'weak')}'" in ccr and "${prep" not in ccr
     bad_ref = {"baseline": {"opt": str(PLAIN)}, "x": {"opt": str(PLAIN), "set": ["train.a='${prep.nope}'"]}}
     with pytest.raises(OptionError, match=r"methods\.x\.set.*prep\.nope"):
         load_study(str(_prep_study(tmp_path, methods=bad_ref)))
@@ -182,3 +190,14 @@ def test_prep_references_resolve_and_bad_preps_name_the_key(tmp_path):
                       ({"w.x": {"opt": str(PLAIN), "seed": 1, "total_iter": 2}}, "prep.w.x")]:
         with pytest.raises(OptionError, match=key.replace(".", r"\.")):
             load_study(str(_prep_study(tmp_path, prep=prep, methods={"baseline": {"opt": str(PLAIN)}})))
+
+
+def test_the_harness_trains_prep_runs_before_the_rows(tmp_path, monkeypatch):
+    import mcir.repro.harness as harness
+
+    calls = []
+    monkeypatch.setattr(harness, "run_preps", lambda study: calls.append("prep") or {})
+    monkeypatch.setattr(harness, "run_study", lambda study: calls.append("rows") or {})
+    monkeypatch.setattr("mcir.repro.curves.curves_section", lambda study: {})
+    assert _main()([str(_prep_study(tmp_path))]) == 0
+    assert calls == ["prep", "rows"]
