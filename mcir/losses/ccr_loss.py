@@ -82,9 +82,10 @@ def _frozen_network(name: str, spec: Mapping[str, Any]) -> nn.Module:
 class CCRLoss(RatioContrastLoss):
     """Curricular contrastive regularization of C2PNet (Zheng et al., CVPR 2023).
 
-    ``L = loss_weight · Σ_l w_l · D(φ_l(out), φ_l(gt)) / (Σ_k ω_k · D(φ_l(out), φ_l(n_k)) + ω_in · D(φ_l(out),
-    φ_l(lq)) + 1e-7)``, D the mean absolute difference over the batch's features, φ_l VGG19 relu1_1 … relu5_1
-    with CR's weights w_l = 1/32, 1/16, 1/8, 1/4, 1, fed unnormalised [0, 1] images. The negatives n_k are
+    ``L = loss_weight · Σ_l w_l · D(φ_l(out), φ_l(gt)) / (Σ_k ω_k · D(φ_l(out), φ_l(n_k))
+    + ω_in · D(φ_l(out), φ_l(lq)) + 1e-7)``, D the mean absolute difference over the batch's features, φ_l
+    VGG19 relu1_1 … relu5_1 with CR's weights w_l = 1/32, 1/16, 1/8, 1/4, 1, fed unnormalised [0, 1] images,
+    the GT the positive. The negatives n_k are
     restorations of the same input by OTHER methods, from folders (``batch['negs']``, dataset option
     ``dataroot_neg``) or from frozen networks run on ``lq`` each step (``type`` + ``weights``). Their raw
     weights are ``1 + λ`` for an "easy" negative (the output's PSNR is above the negative's) and ``1 − λ`` for a
