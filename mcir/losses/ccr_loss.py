@@ -108,7 +108,8 @@ class CCRLoss(RatioContrastLoss):
       ``pred_DCP17_its``, ``pred_AOD_19_its``, ``pred_GCA31_its``, ``pred_GDN_its``, ``pred_FFA_its``,
       ``pred_FFANEW_its``), paired in that order with the thresholds above.
     - ``data_utils.py`` (``DatasetLMDB.aug_data``): negatives get the same random crop, h-flip and rotation as
-      the hazy/clear pair; the input negative is the (unnormalised) hazy crop.
+      the hazy/clear pair. ``main.py`` passes the network input as the input negative (unnormalised in the
+      README's training commands, which do not set ``--norm``).
 
     What differs here:
 
