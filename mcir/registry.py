@@ -198,7 +198,11 @@ def construct(
         raise OptionError("missing 'type'", file=file, key=key or None)
     kwargs = thaw({k: v for k, v in cfg.items() if k != "type"})
     try:
-        return registry.get(cfg["type"])(**kwargs, **extra)
+        target = registry.get(cfg["type"])
+    except RegistryError as exc:
+        raise RegistryError(exc.message, file=file, key=f"{key}.type" if key else "type") from None
+    try:
+        return target(**kwargs, **extra)
     except OptionError as exc:
         if key and exc.key and not exc.key.startswith(f"{key}."):
             raise OptionError(exc.message, file=exc.file or file, key=f"{key}.{exc.key}") from exc

@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", help="study YAML (methods, seeds, budget, benchmarks)")
     parser.add_argument("--seeds", type=int, nargs="+", help="replace the study's seeds")
-    parser.add_argument("--total_iter", type=int, help="replace the study's iteration budget")
+    parser.add_argument("--total_iter", type=int, help="replace the study's iteration budget (not the prep runs')")
     parser.add_argument("--methods", nargs="+", help="run only these methods (the baseline always runs)")
     parser.add_argument("--dry_run", action="store_true", help="print the training commands and stop")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -39,21 +39,24 @@ def run(args: argparse.Namespace, argv: Optional[List[str]] = None) -> None:
         argv: The arguments as given (default ``sys.argv[1:]``), recorded in the report.
     """
     from mcir.repro.curves import curves_section
-    from mcir.repro.harness import run_study, write_report
-    from mcir.repro.runner import train_command
+    from mcir.repro.harness import run_preps, run_study, write_report
+    from mcir.repro.runner import prep_command, train_command
     from mcir.repro.study import load_study
 
     study = load_study(args.study, args.seeds, args.total_iter, args.methods)
     if args.dry_run:
+        for p in study.preps:
+            print(" ".join(prep_command(study, p)))
         for m in study.methods:
             for s in study.seeds:
                 print(" ".join(train_command(study, m, s)))
         return
     start = time.perf_counter()
+    preps = run_preps(study)  # first: methods may use their weights (${prep.<name>})
     results = run_study(study)
     command = ["python", "scripts/reproduce.py", *(argv if argv is not None else sys.argv[1:])]
     extra = curves_section(study)
-    write_report(study, results, command, time.perf_counter() - start, extra)
+    write_report(study, results, command, time.perf_counter() - start, extra, preps)
     print(f"report written to {study.report_dir / 'report.md'}")
 
 

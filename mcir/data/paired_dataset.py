@@ -28,6 +28,7 @@ from mcir.data.dataset_common import (
 from mcir.data.file_backends import build_backend
 from mcir.data.imresize import imresize, modcrop
 from mcir.data.meta_info import read_meta_info
+from mcir.data.negative_folders import NegativeFolders, check_negative_option
 from mcir.data.pairing import Pairing, check_pairing_option, find_pairs, list_images
 from mcir.data.pairing_rules import PAIRING_CHOICES
 from mcir.data.transforms import augment, crop_gt_to_lq, paired_random_crop, random_crop
@@ -87,6 +88,10 @@ class PairedImageDataset(Dataset):
         pairing: ``auto`` (the first rule that pairs every file) or a rule name: ``filename_tmpl``,
             ``same_name``, ``id_prefix`` (alias ``reside``, ``ddn``), ``rain_prefix``, ``spa``, ``gopro``,
             ``scale_suffix``, ``did``.
+        dataroot_neg: ``{name: folder}`` of other methods' restorations of the LQ images (CCR's negatives,
+            see :class:`mcir.data.negative_folders.NegativeFolders`): each file is paired by the LQ's (else the
+            GT's) name, must have the GT's size, and gets the GT's crop, flips and rotation. Samples then hold
+            ``negs: {name: (C, H, W)}``. Needs ``dataroot_lq``.
     """
 
     def __init__(
@@ -105,9 +110,11 @@ class PairedImageDataset(Dataset):
         name: str = "",
         color: Optional[Color] = None,
         pairing: Literal[PAIRING_CHOICES] = "auto",
+        dataroot_neg: Optional[Mapping[str, str]] = None,
     ):
         super().__init__()
         self._check_options(dataroot_lq, phase, scale, filename_tmpl, gt_size, lq_from_gt, color)
+        check_negative_option(dataroot_neg, lq_from_gt)
         check_pairing_option(pairing)
         self.name = name
         self.phase = phase
@@ -144,6 +151,10 @@ class PairedImageDataset(Dataset):
             self.pairs = [(self._gt_path(g), self._lq_path(q)) for q, g in self.pairing.pairs]
             self.sample_names = list(self.pairing.sample_names)
         self.backend = build_backend(backend_cfg)
+        self.negatives: Optional[NegativeFolders] = None
+        if dataroot_neg is not None:
+            pairs = self.pairing.pairs if self.pairing else ()
+            self.negatives = NegativeFolders(dataroot_neg, pairs)
         if phase == "train" and gt_size:
             self._check_patch_fits(meta_info_file)
 
@@ -270,11 +281,14 @@ class PairedImageDataset(Dataset):
         Returns:
             ``{'lq': (C,h,w), 'gt': (C,H,W)}`` float32 RGB tensors in [0, 1], plus ``lq_path``/``gt_path``
             (LMDB keys in LMDB mode) and ``name`` (unique per sample: the GT's relative stem, or the LQ's
-            when several LQ images share a GT).
+            when several LQ images share a GT); with ``dataroot_neg`` also ``negs: {name: (C,H,W)}``.
         """
         gt_path, lq_path = self.pairs[index]
         img_gt, img_lq = self.read_pair(index)
         train = self.phase == "train"
+        negs: Dict[str, np.ndarray] = {}
+        if self.negatives is not None:
+            negs = self.negatives.read(index, img_gt.shape[0], img_gt.shape[1], self.scale - 1)
         if img_lq is None:
             if train and self.gt_size:
                 # Resizing only the patch is much cheaper than the whole image.
@@ -285,12 +299,19 @@ class PairedImageDataset(Dataset):
                 raise DataError(f"{gt_path}: image {img_gt.shape[0]}x{img_gt.shape[1]} is smaller than scale")
             img_lq = imresize(np.ascontiguousarray(img_gt), 1.0 / self.scale)
         elif train and self.gt_size:
-            img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.gt_size, self.scale, gt_path)
+            # Negatives are cropped with the GT (same window; the RNG draws do not depend on how many).
+            gts, img_lq = paired_random_crop([img_gt, *negs.values()], img_lq, self.gt_size, self.scale, gt_path)
+            img_gt, negs = gts[0], dict(zip(negs, gts[1:]))
         if train:
-            img_gt, img_lq = augment([img_gt, img_lq], self.use_hflip, self.use_rot)
+            img_gt, img_lq, *flipped = augment([img_gt, img_lq, *negs.values()], self.use_hflip, self.use_rot)
+            negs = dict(zip(negs, flipped))
         gt, lq = (to_color(img2float(img), self.color) for img in (img_gt, img_lq))
         t_gt, t_lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
-        return {"lq": t_lq, "gt": t_gt, "lq_path": lq_path, "gt_path": gt_path, "name": self.sample_names[index]}
+        sample = {"lq": t_lq, "gt": t_gt, "lq_path": lq_path, "gt_path": gt_path, "name": self.sample_names[index]}
+        if self.negatives is not None:
+            sample["negs"] = {k: img2tensor(to_color(img2float(v), self.color), bgr2rgb=True, float32=True)
+                              for k, v in negs.items()}
+        return sample
 
     def __repr__(self) -> str:
         return (

@@ -88,13 +88,14 @@ class TrainStep:
         for i, mb in enumerate(micro):
             lq = self._to_input(mb["lq"])
             gt = mb["gt"].to(self.device, non_blocking=True)
+            negs = {k: v.to(self.device, non_blocking=True) for k, v in mb["negs"].items()} if "negs" in mb else None
             # DDP: all-reduce gradients only on the last micro-batch of an accumulated step.
             last = i == len(micro) - 1
             sync = nullcontext() if last or not hasattr(self.train_net, "no_sync") else self.train_net.no_sync()
             with sync:
                 with self.optim.autocast():
                     output = self.train_net(lq)
-                    mb_total, mb_logs = self.model.compute_losses(lq, gt, output, iteration)
+                    mb_total, mb_logs = self.model.compute_losses(lq, gt, output, iteration, negs)
                 self.optim.backward(mb_total)
             total = mb_total.detach() if total is None else total + mb_total.detach()
             logs = mb_logs if not logs else {k: logs[k] + v for k, v in mb_logs.items()}

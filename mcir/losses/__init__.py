@@ -8,6 +8,7 @@ from torch import nn
 
 # Imported for their registration side effect.
 from mcir.losses import (  # noqa: F401
+    ccr_loss,
     contrastive_loss,
     perceptual_loss,
     pixel_loss,

@@ -1,25 +1,27 @@
-"""Sample-contrastive peers of SPN: CR (AECR-Net) and a PCL-style loss, with optional curricular weights.
+"""Sample-contrastive peers of SPN: CR (AECR-Net) and a PCL-style loss, on a shared VGG ratio.
 
 Both are ratio losses on frozen VGG features: for each layer ``l`` with weight ``w_l``,
 ``w_l · mean_j D(φ_l(a), φ_l(p_j)) / (Σ_k ω_k · D(φ_l(a), φ_l(n_k)) + eps)`` where ``a`` is the network
 output (anchor), ``p_j`` the positives, ``n_k`` the negatives, ``D`` the mean absolute difference and
-``ω_k`` = 1/K (plain) or curricular weights. Minimising it pulls the output towards the positives and
-pushes it from the negatives. MCIR's own term (negatives = the model's history) is
-:class:`mcir.method.eq2_4_spn.SPNLoss`; these are the sample-contrastive methods it is compared with
-(the paper's Table 5).
+``ω_k`` = 1/K. Minimising it pulls the output towards the positives and pushes it from the negatives.
+MCIR's own term (negatives = the model's history) is :class:`mcir.method.eq2_4_spn.SPNLoss`; these and
+:class:`mcir.losses.ccr_loss.CCRLoss` (curricular weights over other methods' restorations) are the
+sample-contrastive methods it is compared with (the paper's Table 5).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mcir.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from mcir.errors import OptionError
-from mcir.losses.vgg_features import VGGFeatureExtractor
+from mcir.losses.loss_util import check_reduction
+from mcir.losses.vgg_features import VGGFeatureExtractor, VGGType
 from mcir.registry import LOSS_REGISTRY
 
 # AECR-Net (Wu et al., CVPR 2021): VGG19 relu1_1 ... relu5_1 with weights 1/32, 1/16, 1/8, 1/4, 1.
@@ -40,34 +42,8 @@ def match_size(img: Tensor, like: Tensor) -> Tensor:
     return F.interpolate(img, size=like.shape[-2:], mode="bicubic", align_corners=False)
 
 
-def curricular_weights(anchor: Tensor, gt: Tensor, negatives: Sequence[Tensor], temperature: float) -> Tensor:
-    """CCR-style weights of K negatives: harder negatives (closer to the GT) weigh more.
-
-    ``ω_k = softmax_k(PSNR(n_k, gt) / temperature)`` over the batch-averaged PSNR of each negative, scaled
-    so that the weights sum to one. A negative better than the current output (an "ultra-hard" one in
-    CCR's terms) gets the most weight. This is a smooth version of CCR's easy/hard/ultra-hard grouping
-    (Zheng et al., CVPR 2023), not its exact rule; ``anchor`` is accepted for that grouping's reference.
-
-    Args:
-        anchor: Network output (B, C, H, W) (unused by the smooth rule).
-        gt: Ground truth (B, C, H, W).
-        negatives: K tensors shaped like ``gt``.
-        temperature: Softmax temperature in dB (smaller: sharper preference for hard negatives).
-
-    Returns:
-        Tensor of K weights summing to one (no gradient).
-    """
-    del anchor
-    with torch.no_grad():
-        psnr = torch.stack([
-            (-10 * torch.log10(((n.float() - gt.float()) ** 2).flatten(1).mean(1).clamp_min(1e-10))).mean()
-            for n in negatives
-        ])
-        return torch.softmax(psnr / temperature, dim=0)
-
-
-class _RatioContrastLoss(nn.Module):
-    """VGG-feature ratio loss shared by :class:`ContrastLoss` and :class:`PCLLoss` (see module docstring).
+class RatioContrastLoss(nn.Module):
+    """VGG-feature ratio loss shared by :class:`ContrastLoss`, :class:`PCLLoss` and ``CCRLoss`` (module docstring).
 
     Args:
         loss_weight: Factor applied to the loss.
@@ -75,8 +51,8 @@ class _RatioContrastLoss(nn.Module):
         layer_weights: ``{layer: w_l}``; None means CR's five VGG19 layers (:data:`CR_LAYER_WEIGHTS`).
         use_input_norm: ImageNet mean/std normalisation inside the VGG.
         vgg_weights: ``imagenet``, a .pth path, or ``random`` (tests only).
-        curricular: Weight the negatives CCR-style (:func:`curricular_weights`) instead of uniformly.
-        curricular_temperature: Softmax temperature (dB) of the curricular weights.
+        reduction: ``mean`` (each distance D is the mean absolute feature difference, AECR-Net's L1Loss) or
+            ``sum`` (D sums over the feature elements; the ratio then only differs through ``eps``).
     """
 
     def __init__(
@@ -86,19 +62,17 @@ class _RatioContrastLoss(nn.Module):
         layer_weights: Optional[Mapping[str, float]],
         use_input_norm: bool,
         vgg_weights: Union[str, Path],
-        curricular: bool,
-        curricular_temperature: float,
+        reduction: str = "mean",
     ):
         super().__init__()
         weights = CR_LAYER_WEIGHTS if layer_weights is None else layer_weights
         self.layer_weights = {k: float(v) for k, v in weights.items() if float(v) != 0.0}
         if not self.layer_weights:
             raise OptionError("needs at least one layer with a non-zero weight", key="layer_weights")
-        if curricular_temperature <= 0:
-            raise OptionError(f"must be > 0, got {curricular_temperature}", key="curricular_temperature")
+        if check_reduction(reduction) == "none":
+            raise OptionError("must be mean or sum for a ratio loss, got 'none'", key="reduction")
         self.loss_weight = float(loss_weight)
-        self.curricular = bool(curricular)
-        self.curricular_temperature = float(curricular_temperature)
+        self.reduction = reduction
         try:
             self.vgg = VGGFeatureExtractor(list(self.layer_weights), vgg_type=vgg_type,
                                            use_input_norm=use_input_norm, vgg_weights=vgg_weights)
@@ -107,23 +81,22 @@ class _RatioContrastLoss(nn.Module):
                 raise
             raise OptionError(exc.message, key="layer_weights") from exc
 
-    def ratio(self, anchor: Tensor, positives: List[Tensor], negatives: List[Tensor], gt: Tensor) -> Tensor:
+    def ratio(
+        self, anchor: Tensor, positives: List[Tensor], negatives: List[Tensor], omega: Optional[Tensor] = None
+    ) -> Tensor:
         """The weighted ratio loss of ``anchor`` against the given positives and negatives.
 
         Args:
             anchor: Network output (B, C, H, W), with gradients.
             positives: Tensors shaped like ``anchor`` (constants).
             negatives: Tensors shaped like ``anchor`` (constants).
-            gt: Ground truth, for the curricular weights.
+            omega: Weight of each negative (K,); None means 1/K each.
 
         Returns:
             Scalar loss (already multiplied by ``loss_weight``).
         """
         n_pos, n_neg = len(positives), len(negatives)
-        if self.curricular:
-            omega = curricular_weights(anchor, gt, negatives, self.curricular_temperature).to(anchor.dtype)
-        else:
-            omega = anchor.new_full((n_neg,), 1.0 / n_neg)
+        omega = anchor.new_full((n_neg,), 1.0 / n_neg) if omega is None else omega.to(anchor.device, anchor.dtype)
         f_a = self.vgg(anchor)
         with torch.no_grad():
             f_c = self.vgg(torch.cat([p.detach() for p in positives] + [n.detach() for n in negatives]))
@@ -131,7 +104,8 @@ class _RatioContrastLoss(nn.Module):
         total = anchor.new_zeros(())
         for name, weight in self.layer_weights.items():
             consts = f_c[name].unflatten(0, (n_pos + n_neg, b))
-            dist = (f_a[name].unsqueeze(0) - consts).abs().flatten(1).mean(1)  # one D per constant
+            err = (f_a[name].unsqueeze(0) - consts).abs().flatten(1)
+            dist = err.mean(1) if self.reduction == "mean" else err.sum(1)  # one D per constant
             d_pos = dist[:n_pos].mean()
             d_neg = (omega * dist[n_pos:]).sum()
             total = total + weight * d_pos / (d_neg + RATIO_EPS)
@@ -139,7 +113,7 @@ class _RatioContrastLoss(nn.Module):
 
 
 @LOSS_REGISTRY.register()
-class ContrastLoss(_RatioContrastLoss):
+class ContrastLoss(RatioContrastLoss):
     """CR of AECR-Net (Wu et al., CVPR 2021): anchor = output, positive = GT, negative = the degraded input.
 
     ``L = loss_weight · Σ_l w_l · D(φ_l(out), φ_l(gt)) / (D(φ_l(out), φ_l(lq)) + 1e-7)`` on VGG19
@@ -153,22 +127,19 @@ class ContrastLoss(_RatioContrastLoss):
         layer_weights: ``{layer: w_l}``; None means AECR-Net's five layers.
         use_input_norm: ImageNet mean/std normalisation inside the VGG.
         vgg_weights: ``imagenet``, a .pth path, or ``random`` (tests only).
-        curricular: CCR-style weights when several negatives are given (see :func:`curricular_weights`).
-        curricular_temperature: Softmax temperature (dB) of the curricular weights.
+        reduction: ``mean`` (AECR-Net) or ``sum`` over feature elements (see :class:`RatioContrastLoss`).
     """
 
     def __init__(
         self,
-        loss_weight: float = 0.1,
-        vgg_type: str = "vgg19",
-        layer_weights: Optional[Mapping[str, float]] = None,
+        loss_weight: NonNegativeFloat = 0.1,
+        vgg_type: VGGType = "vgg19",
+        layer_weights: Optional[Mapping[str, NonNegativeFloat]] = None,
         use_input_norm: bool = False,
         vgg_weights: Union[str, Path] = "imagenet",
-        curricular: bool = False,
-        curricular_temperature: float = 1.0,
+        reduction: Literal["mean", "sum"] = "mean",
     ):
-        super().__init__(loss_weight, vgg_type, layer_weights, use_input_norm, vgg_weights, curricular,
-                         curricular_temperature)
+        super().__init__(loss_weight, vgg_type, layer_weights, use_input_norm, vgg_weights, reduction)
 
     def forward(self, output: Tensor, gt: Tensor, lq: Tensor) -> Tensor:
         """CR term for a batch.
@@ -181,7 +152,7 @@ class ContrastLoss(_RatioContrastLoss):
         Returns:
             Scalar loss.
         """
-        return self.ratio(output, [gt], [match_size(lq, output)], gt)
+        return self.ratio(output, [gt], [match_size(lq, output)])
 
 
 def gaussian_blur(img: Tensor, kernel_size: int, sigma: float) -> Tensor:
@@ -196,7 +167,7 @@ def gaussian_blur(img: Tensor, kernel_size: int, sigma: float) -> Tensor:
 
 
 @LOSS_REGISTRY.register()
-class PCLLoss(_RatioContrastLoss):
+class PCLLoss(RatioContrastLoss):
     """PCL-style contrastive loss (Wu, Jiang, Liu, TNNLS 2023) with its hard negatives and positives.
 
     Negatives: ``num_blur`` Gaussian-blurred copies of the GT (odd kernel size drawn in ``kernel_range``,
@@ -221,28 +192,25 @@ class PCLLoss(_RatioContrastLoss):
         layer_weights: ``{layer: w_l}``; None means CR's five VGG19 layers.
         use_input_norm: ImageNet mean/std normalisation inside the VGG.
         vgg_weights: ``imagenet``, a .pth path, or ``random`` (tests only).
-        curricular: CCR-style weights of the negatives (see :func:`curricular_weights`).
-        curricular_temperature: Softmax temperature (dB) of the curricular weights.
+        reduction: ``mean`` or ``sum`` over feature elements (see :class:`RatioContrastLoss`).
     """
 
     def __init__(
         self,
-        loss_weight: float = 0.1,
-        num_blur: int = 3,
-        num_sharpen: int = 1,
-        kernel_range: Sequence[int] = (3, 11),
-        sigma_range: Sequence[float] = (0.1, 2.0),
-        sharpen_amount: float = 1.0,
+        loss_weight: NonNegativeFloat = 0.1,
+        num_blur: NonNegativeInt = 3,
+        num_sharpen: NonNegativeInt = 1,
+        kernel_range: Tuple[PositiveInt, PositiveInt] = (3, 11),
+        sigma_range: Tuple[PositiveFloat, PositiveFloat] = (0.1, 2.0),
+        sharpen_amount: NonNegativeFloat = 1.0,
         use_input_negative: bool = True,
-        vgg_type: str = "vgg19",
-        layer_weights: Optional[Mapping[str, float]] = None,
+        vgg_type: VGGType = "vgg19",
+        layer_weights: Optional[Mapping[str, NonNegativeFloat]] = None,
         use_input_norm: bool = False,
         vgg_weights: Union[str, Path] = "imagenet",
-        curricular: bool = False,
-        curricular_temperature: float = 1.0,
+        reduction: Literal["mean", "sum"] = "mean",
     ):
-        super().__init__(loss_weight, vgg_type, layer_weights, use_input_norm, vgg_weights, curricular,
-                         curricular_temperature)
+        super().__init__(loss_weight, vgg_type, layer_weights, use_input_norm, vgg_weights, reduction)
         k_lo, k_hi = (int(v) for v in kernel_range)
         s_lo, s_hi = (float(v) for v in sigma_range)
         if not 3 <= k_lo <= k_hi:
@@ -279,7 +247,7 @@ class PCLLoss(_RatioContrastLoss):
     def forward(self, output: Tensor, gt: Tensor, lq: Tensor) -> Tensor:
         """PCL-style term for a batch (arguments as in :meth:`ContrastLoss.forward`)."""
         s = self.samples(output, gt, lq)
-        return self.ratio(output, s["positives"], s["negatives"], gt)
+        return self.ratio(output, s["positives"], s["negatives"])
 
 
-__all__ = ["CR_LAYER_WEIGHTS", "ContrastLoss", "PCLLoss", "curricular_weights", "gaussian_blur", "match_size"]
+__all__ = ["CR_LAYER_WEIGHTS", "ContrastLoss", "PCLLoss", "RatioContrastLoss", "gaussian_blur", "match_size"]

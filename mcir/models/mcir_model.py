@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -47,14 +47,20 @@ class MCIRModel(RestorationModel):
         return super().modules() + [self.negatives, self.spn]
 
     def compute_losses(
-        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
+        self,
+        lq: torch.Tensor,
+        gt: torch.Tensor,
+        output: torch.Tensor,
+        iteration: int,
+        negs: Optional[Mapping[str, torch.Tensor]] = None,
     ) -> Tuple[torch.Tensor, Logs]:
         """``L_rec − λ·L_neg`` and the terms to log (``l_rec``, ``l_neg``, ``neg_ratio`` = λ·L_neg / L_rec, ``lambda``).
 
         ``L_rec`` is the plain model's whole loss (pixel term plus any perceptual / contrastive terms).
-        Before ``negatives.start_iter`` the loss is ``L_rec`` alone.
+        Before ``negatives.start_iter`` the loss is ``L_rec`` alone. ``negs`` are a contrast loss's precomputed
+        negatives (other methods' restorations), unrelated to the model's own negatives.
         """
-        l_rec, logs = super().compute_losses(lq, gt, output, iteration)
+        l_rec, logs = super().compute_losses(lq, gt, output, iteration, negs)
         logs["l_rec"] = l_rec.detach()
         negs = self.negatives.outputs(self.net_g, lq, iteration)
         if negs is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -24,7 +24,8 @@ class RestorationModel:
         net_g: The restoration network.
         pixel_loss: Reconstruction loss ``loss(output, gt)`` (None for a model that is only evaluated).
         perceptual_loss: Extra term ``loss(output, gt)`` (e.g. ``PerceptualLoss``), or None.
-        contrast_loss: Sample-contrastive term ``loss(output, gt, lq)`` (``ContrastLoss``, ``PCLLoss``), or None.
+        contrast_loss: Sample-contrastive term ``loss(output, gt, lq)`` (``ContrastLoss``, ``PCLLoss``, ``CCRLoss``;
+            called with ``negs=`` too when the batch carries precomputed negatives), or None.
     """
 
     #: Whether the model keeps negative models (MCIR); the option schema adds their keys for such models.
@@ -57,7 +58,12 @@ class RestorationModel:
         return self.net_g(lq)
 
     def compute_losses(
-        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
+        self,
+        lq: torch.Tensor,
+        gt: torch.Tensor,
+        output: torch.Tensor,
+        iteration: int,
+        negs: Optional[Mapping[str, torch.Tensor]] = None,
     ) -> Tuple[torch.Tensor, Logs]:
         """Total loss and the detached terms to log.
 
@@ -66,6 +72,7 @@ class RestorationModel:
             gt: Ground-truth batch.
             output: The network's output on ``lq``.
             iteration: Current iteration (1-based).
+            negs: The batch's precomputed negatives ``{name: tensor}`` (``dataroot_neg``), for the contrast loss.
 
         Returns:
             ``(total_loss, {name: detached_value})``: ``l_pix`` plus ``l_percep`` / ``l_contrast`` when
@@ -81,7 +88,8 @@ class RestorationModel:
             total = total + l_percep
             logs["l_percep"] = l_percep.detach()
         if self.contrast_loss is not None:
-            l_contrast = self.contrast_loss(output, gt, lq)
+            extra = {} if negs is None else {"negs": negs}  # only a batch with folder negatives (CCR) has them
+            l_contrast = self.contrast_loss(output, gt, lq, **extra)
             total = total + l_contrast
             logs["l_contrast"] = l_contrast.detach()
         return total, logs

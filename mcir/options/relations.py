@@ -153,3 +153,17 @@ def complete_network_overrides(root: Dict[str, Any], key: str, file: Optional[st
         override = (entry or {}).get("network_g") or {}
         merged = {**base, **override} if override.get("type", base.get("type")) == base.get("type") else override
         validate_typed(Typed(registry=lambda: ARCH_REGISTRY), merged, f"models.{name}.network_g", file)
+
+
+#: Keys a CCR negative's network section has besides its arch arguments (mcir/losses/ccr_loss.py).
+CCR_NEGATIVE_KEYS = ("psnr", "weights", "param_key", "strict")
+
+
+def ccr_networks(section: Dict[str, Any], key: str, file: Optional[str]) -> None:
+    """A ``CCRLoss``'s frozen-network negatives are whole arch sections (checked like ``network_g``)."""
+    if section.get("type") != "CCRLoss":
+        return
+    for name, spec in (section.get("negatives") or {}).items():
+        if isinstance(spec, dict) and "type" in spec:
+            arch = {k: v for k, v in spec.items() if k not in CCR_NEGATIVE_KEYS}
+            validate_typed(Typed(registry=lambda: ARCH_REGISTRY), arch, join_key(key, f"negatives.{name}"), file)

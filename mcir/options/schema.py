@@ -149,7 +149,7 @@ def train_section(model_type: str) -> Section:
         "pixel_opt": Typed(registry=lambda: LOSS_REGISTRY, required=True),
         # Optional extra terms: a perceptual loss (output, gt) and a sample-contrastive peer (output, gt, lq).
         "perceptual_opt": Typed(registry=lambda: LOSS_REGISTRY),
-        "contrast_opt": Typed(registry=lambda: LOSS_REGISTRY),
+        "contrast_opt": Typed(registry=lambda: LOSS_REGISTRY, relations=(rel.ccr_networks,)),
         "guard": guard_section(model_type),
     }
     if has_negatives(model_type):

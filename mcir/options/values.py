@@ -21,7 +21,17 @@ _PLAIN = {int: "an integer", float: "a number", bool: "true or false", str: "a s
 
 
 class BadValue(Exception):
-    """A value that does not fit its annotation (turned into an :class:`OptionError` by :func:`check_value`)."""
+    """A value that does not fit its annotation (turned into an :class:`OptionError` by :func:`check_value`).
+
+    Args:
+        sub: Key suffix of the offending entry inside a mapping (``.name``), empty for the value itself.
+        hint: The entry's annotation (with ``sub``).
+        value: The entry's value (with ``sub``).
+    """
+
+    def __init__(self, sub: str = "", hint: Any = None, value: Any = None):
+        super().__init__(sub)
+        self.sub, self.hint, self.value = sub, hint, value
 
 
 def _strip(hint: Any) -> Tuple[Any, tuple]:
@@ -73,6 +83,8 @@ def describe(hint: Any) -> str:
         text = f"a list of {_plural(describe(args[0]))}" if args else "a list"
     elif origin in _MAPPINGS or hint is dict:
         text = f"a mapping of names to {_plural(describe(args[1]))}" if len(args) == 2 else "a mapping"
+    elif hint is Any:
+        text = "anything"
     else:
         text = _PLAIN.get(hint, getattr(hint, "__name__", str(hint)))
     extra = [c.describe() for c in constraints if hasattr(c, "describe")]
@@ -81,7 +93,8 @@ def describe(hint: Any) -> str:
 
 def _plural(word: str) -> str:
     for singular, plural in (("an integer", "integers"), ("a number", "numbers"), ("a string", "strings"),
-                             ("a path", "paths"), ("true or false", "booleans")):
+                             ("a path", "paths"), ("true or false", "booleans"), ("a mapping", "mappings"),
+                             ("a list", "lists")):
         if word.startswith(singular):
             return plural + word[len(singular):]
     return word
@@ -102,6 +115,9 @@ def _check_bare(hint: Any, value: Any) -> Any:
     if members is not None:
         if value is None and _NONE in members:
             return None
+        real = [m for m in members if m is not _NONE]
+        if len(real) == 1:  # Optional[X]: X's own message (and entry key) is the clearest
+            return _check(real[0], value)
         for m in members:
             if m is _NONE:
                 continue
@@ -156,9 +172,15 @@ def _check_bare(hint: Any, value: Any) -> Any:
     if origin in _MAPPINGS or hint is dict:
         if not isinstance(value, cabc.Mapping):
             raise BadValue()
-        if len(args) == 2:
-            return {_check(args[0], k): _check(args[1], v) for k, v in value.items()}
-        return dict(value)
+        if len(args) != 2:
+            return dict(value)
+        out = {}
+        for k, v in value.items():
+            try:
+                out[_check(args[0], k)] = _check(args[1], v)
+            except BadValue as exc:  # name the entry: negatives.n, layer_weights.relu1_2
+                raise BadValue(f".{k}{exc.sub}", exc.hint if exc.sub else args[1], exc.value if exc.sub else v)
+        return out
     return value  # Any, or a class YAML cannot produce: nothing to check
 
 
@@ -179,7 +201,9 @@ def check_value(hint: Any, value: Any, key: str, file: Optional[str] = None) -> 
     """
     try:
         return _check(hint, value)
-    except BadValue:
+    except BadValue as exc:
+        if exc.sub:
+            hint, value, key = exc.hint, exc.value, f"{key}{exc.sub}"
         message = f"expected {describe(hint)}, got {_show(value)}{_did_you_mean(hint, value)}"
         raise OptionError(message, file=file, key=key) from None
 

@@ -7,14 +7,14 @@ import os
 import platform
 import shlex
 import time
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
 from mcir.repro.report import Results, gains_table, per_seed_table, results_table, verdict_lines
 from mcir.cli.run_history import logged_train_seconds
-from mcir.repro.runner import evaluate_run, train_command, train_run
-from mcir.repro.study import Study, as_dict, run_dir
+from mcir.repro.runner import evaluate_prep, evaluate_run, train_command, train_prep, train_run
+from mcir.repro.study import Study, as_dict, prep_dir, run_dir
 from mcir.utils.atomic import atomic_write_text
 
 
@@ -54,6 +54,37 @@ def run_study(study: Study, echo: Callable[[str], None] = print) -> Results:
     return results
 
 
+def run_preps(study: Study, echo: Callable[[str], None] = print) -> Dict[str, Dict[str, Any]]:
+    """Train (resumably) and evaluate the study's prep runs, before any method that uses their weights.
+
+    Returns:
+        ``{prep name: {"status", "message", "total_iter", "seed", "train_seconds", "metrics"}}``.
+    """
+    out: Dict[str, Dict[str, Any]] = {}
+    for prep in study.preps:
+        status = dict(train_prep(study, prep, echo))
+        metrics = None
+        if status["status"] == "finished":
+            metrics = {d: dict(v["average"]) for d, v in evaluate_prep(study, prep, echo).items()}
+        logged = logged_train_seconds(prep_dir(study, prep.name))
+        status.update(seed=prep.seed, metrics=metrics, train_seconds=None if logged is None else round(logged, 1))
+        out[prep.name] = status
+    return out
+
+
+def prep_table(preps: Dict[str, Dict[str, Any]]) -> str:
+    """Markdown table of the prep runs: budget, seed, outcome, benchmark PSNR and training time."""
+    datasets = list(dict.fromkeys(d for r in preps.values() for d in (r.get("metrics") or {})))
+    lines = ["| prep run | iterations | seed | status | " + " | ".join(f"{d} PSNR" for d in datasets)
+             + " | training min |", "|---|---|---|---|" + "---|" * len(datasets) + "---|"]
+    for name, r in preps.items():
+        psnr = [f"{r['metrics'][d]['psnr']:.2f}" if r.get("metrics") and d in r["metrics"] else "-" for d in datasets]
+        minutes = "-" if r.get("train_seconds") is None else f"{r['train_seconds'] / 60:.1f}"
+        lines.append(f"| {name} | {r['total_iter']} | {r['seed']} | {r['status']} | " + " | ".join(psnr)
+                     + f" | {minutes} |")
+    return "\n".join(lines) + "\n"
+
+
 def _training_time(results: Results) -> str:
     """A sentence with the training time the runs' logs record, in total and per method."""
     per_method = {m: [r["train_seconds"] for r in runs.values() if r.get("train_seconds") is not None]
@@ -68,8 +99,8 @@ def _training_time(results: Results) -> str:
 
 
 def write_report(study: Study, results: Results, command: List[str], elapsed_s: float,
-                 extra_sections: Dict[str, str]) -> str:
-    """Write ``report.md``, ``results.json`` and ``study.json`` into the study's report folder.
+                 extra_sections: Dict[str, str], preps: Optional[Dict[str, Dict[str, Any]]] = None) -> str:
+    """Write ``report.md``, ``results.json``, ``study.json`` (and ``prep.json``) into the study's report folder.
 
     Args:
         study: The study.
@@ -77,6 +108,7 @@ def write_report(study: Study, results: Results, command: List[str], elapsed_s: 
         command: The harness command line, recorded for reproduction.
         elapsed_s: Wall time of this harness call.
         extra_sections: More ``{title: markdown}`` (e.g. the curves figure).
+        preps: Output of :func:`run_preps` (None or empty: the study has no prep runs).
 
     Returns:
         The report's markdown.
@@ -105,6 +137,10 @@ def write_report(study: Study, results: Results, command: List[str], elapsed_s: 
         "\n## Every run\n",
         per_seed_table(study, results),
     ]
+    if preps:
+        parts += ["\n## Prep runs (weights that other rows use, e.g. as negatives)\n",
+                  "Trained once before the methods, with the common overrides plus their own; "
+                  "evaluated like the rows.\n", prep_table(preps)]
     for title, body in extra_sections.items():
         parts += [f"\n## {title}\n", body]
     text = "\n".join(p for p in parts if p)
@@ -112,4 +148,6 @@ def write_report(study: Study, results: Results, command: List[str], elapsed_s: 
     atomic_write_text(json.dumps({m: {str(s): r for s, r in runs.items()} for m, runs in results.items()},
                                  indent=2) + "\n", str(out / "results.json"))
     atomic_write_text(json.dumps(as_dict(study), indent=2) + "\n", str(out / "study.json"))
+    if preps:
+        atomic_write_text(json.dumps(preps, indent=2) + "\n", str(out / "prep.json"))
     return text

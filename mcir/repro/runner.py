@@ -12,7 +12,18 @@ import yaml
 
 from mcir.errors import DataError
 from mcir.options import load_options, thaw
-from mcir.repro.study import Method, Study, benchmark_exists, run_dir, run_name, study_overrides
+from mcir.repro.study import (
+    Method,
+    Prep,
+    Study,
+    benchmark_exists,
+    prep_dir,
+    prep_name,
+    prep_overrides,
+    run_dir,
+    run_name,
+    study_overrides,
+)
 from mcir.utils.atomic import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,12 +43,22 @@ def read_status(folder: Path) -> Optional[Dict[str, Any]]:
         return None
 
 
-def train_command(study: Study, method: Method, seed: int) -> List[str]:
-    """The ``mcir/train.py`` command line of one run (resumable: ``--auto_resume``)."""
-    cmd = [sys.executable, str(REPO / "mcir" / "train.py"), "-opt", method.opt, "--auto_resume"]
-    for s in study_overrides(study, method, seed):
+def _command(opt_file: str, overrides: List[str]) -> List[str]:
+    """A resumable (``--auto_resume``) ``mcir/train.py`` command line."""
+    cmd = [sys.executable, str(REPO / "mcir" / "train.py"), "-opt", opt_file, "--auto_resume"]
+    for s in overrides:
         cmd += ["--set", s]
     return cmd
+
+
+def train_command(study: Study, method: Method, seed: int) -> List[str]:
+    """The ``mcir/train.py`` command line of one run (resumable: ``--auto_resume``)."""
+    return _command(method.opt, study_overrides(study, method, seed))
+
+
+def prep_command(study: Study, prep: Prep) -> List[str]:
+    """The ``mcir/train.py`` command line of a prep run."""
+    return _command(prep.opt, prep_overrides(study, prep))
 
 
 def train_run(study: Study, method: Method, seed: int, echo: Callable[[str], None] = print) -> Dict[str, Any]:
@@ -52,22 +73,33 @@ def train_run(study: Study, method: Method, seed: int, echo: Callable[[str], Non
     Returns:
         The status record ``{"status", "message", "total_iter"}``.
     """
-    folder = run_dir(study, method, seed)
+    return _train(train_command(study, method, seed), run_dir(study, method, seed), run_name(study, method, seed),
+                  study.total_iter, echo)
+
+
+def train_prep(study: Study, prep: Prep, echo: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Train a prep run unless it already finished with its budget (see :func:`train_run`)."""
+    return _train(prep_command(study, prep), prep_dir(study, prep.name), prep_name(study, prep.name),
+                  prep.total_iter, echo)
+
+
+def _train(cmd: List[str], folder: Path, label: str, total_iter: Optional[int],
+           echo: Callable[[str], None]) -> Dict[str, Any]:
+    """Run ``cmd`` unless ``folder`` records a finished (or collapsed) run of ``total_iter``; record the outcome."""
     status = read_status(folder)
-    if status and status["status"] in ("finished", "collapsed") and status.get("total_iter") == study.total_iter:
-        echo(f"skip {run_name(study, method, seed)}: {status['status']}")
+    if status and status["status"] in ("finished", "collapsed") and status.get("total_iter") == total_iter:
+        echo(f"skip {label}: {status['status']}")
         return status
-    cmd = train_command(study, method, seed)
-    echo(f"train {run_name(study, method, seed)}")
+    echo(f"train {label}")
     proc = subprocess.run(cmd, cwd=Path.cwd(), capture_output=True, text=True)
     err_lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("error:")]
     message = err_lines[-1] if err_lines else (proc.stderr.strip().splitlines() or [""])[-1]
     if proc.returncode == 0:
-        status = {"status": "finished", "message": "", "total_iter": study.total_iter}
+        status = {"status": "finished", "message": "", "total_iter": total_iter}
     elif any(mark in message for mark in COLLAPSE_MARKS):
-        status = {"status": "collapsed", "message": message, "total_iter": study.total_iter}
+        status = {"status": "collapsed", "message": message, "total_iter": total_iter}
     else:
-        status = {"status": "failed", "message": message, "total_iter": study.total_iter}
+        status = {"status": "failed", "message": message, "total_iter": total_iter}
     if folder.is_dir():
         atomic_write_text(json.dumps(status, indent=2) + "\n", str(folder / STATUS_FILE))
     echo(f"  -> {status['status']} {status['message']}".rstrip())
@@ -79,7 +111,14 @@ def test_options(study: Study, method: Method, seed: int) -> Dict[str, Any]:
 
     The network, scale and EMA choice come from the run's own (validated) training options.
     """
-    opt = load_options(method.opt, study_overrides(study, method, seed), is_train=True)
+    return _test_tree(study, method.opt, study_overrides(study, method, seed), run_name(study, method, seed),
+                      run_dir(study, method, seed), eval_dir(study, method, seed))
+
+
+def _test_tree(study: Study, opt_file: str, overrides: List[str], name: str, folder: Path,
+               out: Path) -> Dict[str, Any]:
+    """Test options evaluating ``folder``'s final weights (trained from ``opt_file`` + ``overrides``)."""
+    opt = load_options(opt_file, overrides, is_train=True)
     scale = opt["scale"]
     crop = study.crop_border if study.crop_border is not None else scale
     datasets = {}
@@ -92,17 +131,17 @@ def test_options(study: Study, method: Method, seed: int) -> Dict[str, Any]:
     use_ema = opt["train"].get("ema_decay", 0) > 0
     metric = {"crop_border": crop, "test_y_channel": study.test_y_channel}
     return {
-        "name": run_name(study, method, seed),
+        "name": name,
         "model_type": "RestorationModel",
         "scale": scale,
         "num_gpu": opt["num_gpu"],
         "datasets": datasets,
         "network_g": thaw(opt["network_g"]),
         "path": {
-            "pretrain_network_g": str(run_dir(study, method, seed) / "models" / "net_g_latest.pth"),
+            "pretrain_network_g": str(folder / "models" / "net_g_latest.pth"),
             "param_key_g": "params_ema" if use_ema else "params",
             "strict_load_g": True,
-            "results_root": str(eval_dir(study, method, seed)),
+            "results_root": str(out),
         },
         "val": {"save_img": False, "metrics": {"psnr": {"type": "calculate_psnr", **metric},
                                                "ssim": {"type": "calculate_ssim", **metric}}},
@@ -120,14 +159,27 @@ def evaluate_run(study: Study, method: Method, seed: int, echo: Callable[[str], 
     Returns:
         ``metrics.json`` of the run: ``{dataset: {"average": {...}, "images": {...}}}``.
     """
-    out = eval_dir(study, method, seed)
+    return _evaluate(eval_dir(study, method, seed), lambda: test_options(study, method, seed),
+                     run_name(study, method, seed), echo)
+
+
+def evaluate_prep(study: Study, prep: Prep, echo: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Evaluate a finished prep run on the study's benchmarks (how strong a negative it makes)."""
+    name = prep_name(study, prep.name)
+    out = study.report_dir / "eval" / name
+    return _evaluate(out, lambda: _test_tree(study, prep.opt, prep_overrides(study, prep), name,
+                                             prep_dir(study, prep.name), out), name, echo)
+
+
+def _evaluate(out: Path, tree: Callable[[], Dict[str, Any]], label: str, echo: Callable[[str], None]) -> Dict[str, Any]:
+    """Run test.py on the options ``tree()`` writing into ``out`` (skipped when ``out`` has metrics)."""
     metrics = out / "metrics.json"
     if metrics.is_file():
         return json.loads(metrics.read_text())
     out.mkdir(parents=True, exist_ok=True)
     opt_file = out / "test_options.yml"
-    atomic_write_text(yaml.safe_dump(test_options(study, method, seed), sort_keys=False), str(opt_file))
-    echo(f"evaluate {run_name(study, method, seed)}")
+    atomic_write_text(yaml.safe_dump(tree(), sort_keys=False), str(opt_file))
+    echo(f"evaluate {label}")
     proc = subprocess.run([sys.executable, str(REPO / "mcir" / "test.py"), "-opt", str(opt_file)],
                           cwd=Path.cwd(), capture_output=True, text=True)
     if proc.returncode != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -11,7 +12,9 @@ import yaml
 from mcir.errors import OptionError
 
 _STUDY_KEYS = ("name", "runs_root", "report_dir", "seeds", "total_iter", "baseline", "common_set", "methods",
-               "sweeps", "benchmarks", "crop_border", "test_y_channel", "description")
+               "sweeps", "benchmarks", "crop_border", "test_y_channel", "description", "prep")
+# ``${prep.<name>}`` in a method's overrides: the final weights of that prep run (see :class:`Prep`).
+PREP_REF = re.compile(r"\$\{prep\.([^}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,21 @@ class Method:
 
     name: str
     opt: str
+    overrides: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prep:
+    """A one-off run that other rows depend on (e.g. a weaker network used as a negative), not a table row.
+
+    It is trained once (one seed, its own budget) before the methods, with the study's ``common_set`` and
+    its own overrides; a method refers to its final weights as ``${prep.<name>}`` in its overrides.
+    """
+
+    name: str
+    opt: str
+    seed: int
+    total_iter: int
     overrides: Tuple[str, ...] = ()
 
 
@@ -50,6 +68,7 @@ class Study:
     crop_border: Optional[int]
     test_y_channel: bool
     description: str = ""
+    preps: Tuple[Prep, ...] = ()
 
     def method(self, name: str) -> Method:
         """The method called ``name``."""
@@ -82,6 +101,43 @@ def _methods(raw: Any, file: str) -> List[Method]:
             raise OptionError(f"option file not found: {spec['opt']}", file, f"{key}.opt")
         methods.append(Method(str(name), spec["opt"], _strings(spec.get("set"), file, f"{key}.set")))
     return methods
+
+
+def _preps(raw: Any, file: str) -> List[Prep]:
+    """``prep: {name: {opt, seed, total_iter, set}}`` (see :class:`Prep`)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise OptionError("must map prep names to {opt, seed, total_iter, set}", file, "prep")
+    out = []
+    for name, spec in raw.items():
+        key = f"prep.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+            raise OptionError("prep names may only use letters, digits, '_' and '-'", file, key)
+        if not isinstance(spec, dict) or not {"opt", "seed", "total_iter"} <= set(spec):
+            raise OptionError("needs opt, seed and total_iter (and optionally set)", file, key)
+        unknown = set(spec) - {"opt", "seed", "total_iter", "set"}
+        if unknown:
+            raise OptionError(f"unknown key(s) {sorted(unknown)} (allowed: opt, seed, total_iter, set)", file, key)
+        if not Path(str(spec["opt"])).is_file():
+            raise OptionError(f"option file not found: {spec['opt']}", file, f"{key}.opt")
+        for field, low in (("seed", 0), ("total_iter", 1)):
+            value = spec[field]
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise OptionError(f"must be an integer >= {low}", file, f"{key}.{field}")
+        out.append(Prep(str(name), str(spec["opt"]), spec["seed"], spec["total_iter"],
+                        _strings(spec.get("set"), file, f"{key}.set")))
+    return out
+
+
+def _check_prep_refs(methods: Sequence[Method], preps: Sequence[Prep], file: str) -> None:
+    """Every ``${prep.<name>}`` a method uses names a declared prep run."""
+    known = {p.name for p in preps}
+    for m in methods:
+        for ref in (r for o in m.overrides for r in PREP_REF.findall(o)):
+            if ref not in known:
+                raise OptionError(f"'${{prep.{ref}}}' names no prep run (have: {', '.join(sorted(known)) or 'none'})",
+                                  file, f"methods.{m.name}.set")
 
 
 def _sweeps(raw: Any, methods: List[Method], file: str) -> List[Method]:
@@ -153,6 +209,8 @@ def load_study(path: str, seeds: Optional[Sequence[int]] = None, total_iter: Opt
             raise OptionError("is required", path, key)
     methods = _methods(raw["methods"], path)
     methods += _sweeps(raw.get("sweeps"), methods, path)
+    preps = _preps(raw.get("prep"), path)
+    _check_prep_refs(methods, preps, path)
     if raw["baseline"] not in {m.name for m in methods}:
         raise OptionError(f"'{raw['baseline']}' is not one of the methods", path, "baseline")
     if only:
@@ -181,12 +239,15 @@ def load_study(path: str, seeds: Optional[Sequence[int]] = None, total_iter: Opt
         crop_border=raw.get("crop_border"),
         test_y_channel=bool(raw.get("test_y_channel", True)),
         description=str(raw.get("description", "")).strip(),
+        preps=tuple(p for p in preps if any(f"${{prep.{p.name}}}" in o for m in methods for o in m.overrides)),
     )
 
 
 def study_overrides(study: Study, method: Method, seed: int) -> List[str]:
-    """``--set`` overrides of one run: the study's common ones, the method's, then seed/budget/name/folder."""
-    sets = [*study.common, *method.overrides, f"manual_seed={seed}"]
+    """``--set`` overrides of one run: the study's common ones, the method's (``${prep.<name>}`` resolved to that
+    prep run's weights file), then seed/budget/name/folder."""
+    own = [PREP_REF.sub(lambda m: str(prep_weights(study, m.group(1))), o) for o in method.overrides]
+    sets = [*study.common, *own, f"manual_seed={seed}"]
     if study.total_iter is not None:
         sets.append(f"train.total_iter={study.total_iter}")
     sets += [f"name={run_name(study, method, seed)}", f"path.experiments_root={run_dir(study, method, seed)}"]
@@ -204,6 +265,27 @@ def run_dir(study: Study, method: Method, seed: int) -> Path:
     return study.runs_root / run_name(study, method, seed)
 
 
+def prep_name(study: Study, prep: str) -> str:
+    """Folder-safe name of the prep run called ``prep``."""
+    return f"{study.name}__prep_{prep}"
+
+
+def prep_dir(study: Study, prep: str) -> Path:
+    """The prep run's experiment folder."""
+    return study.runs_root / prep_name(study, prep)
+
+
+def prep_weights(study: Study, prep: str) -> Path:
+    """The final weights file of a prep run (what ``${prep.<name>}`` stands for)."""
+    return prep_dir(study, prep) / "models" / "net_g_latest.pth"
+
+
+def prep_overrides(study: Study, prep: Prep) -> List[str]:
+    """``--set`` overrides of a prep run: the study's common ones, the prep's, then its seed/budget/name/folder."""
+    return [*study.common, *prep.overrides, f"manual_seed={prep.seed}", f"train.total_iter={prep.total_iter}",
+            f"name={prep_name(study, prep.name)}", f"path.experiments_root={prep_dir(study, prep.name)}"]
+
+
 def benchmark_exists(bench: Benchmark) -> bool:
     """Whether both folders of a benchmark are present (absent ones are skipped, not fatal)."""
     return Path(bench.dataroot_gt).is_dir() and Path(bench.dataroot_lq).is_dir()
@@ -218,5 +300,7 @@ def as_dict(study: Study) -> Dict[str, Any]:
         "baseline": study.baseline,
         "common_set": list(study.common),
         "methods": {m.name: {"opt": m.opt, "set": list(m.overrides)} for m in study.methods},
+        **({"prep": {p.name: {"opt": p.opt, "seed": p.seed, "total_iter": p.total_iter, "set": list(p.overrides)}
+                     for p in study.preps}} if study.preps else {}),
         "benchmarks": [b.name for b in study.benchmarks],
     }

@@ -1,13 +1,15 @@
-"""Tests of the sample-contrastive peers (CR, PCL-style, curricular weights) against direct computations."""
+"""Tests of the sample-contrastive peers (CR, PCL-style) against direct computations."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from mcir.options import build_checked
+from mcir.registry import LOSS_REGISTRY
 from mcir.errors import OptionError
 from mcir.losses import build_loss
-from mcir.losses.contrastive_loss import ContrastLoss, PCLLoss, curricular_weights, gaussian_blur
+from mcir.losses.contrastive_loss import ContrastLoss, PCLLoss, gaussian_blur
 
 # Offline machine: every VGG here is random-initialised on purpose (vgg_weights='random').
 pytestmark = pytest.mark.filterwarnings("ignore:.*features are random:UserWarning")
@@ -62,15 +64,14 @@ def test_cr_upsamples_a_smaller_input_for_sr():
     torch.testing.assert_close(loss(out, gt, small), loss(out, gt, up))
 
 
-def test_curricular_weights_favour_harder_negatives():
-    out, gt, _ = _imgs()
-    easy = (gt + 0.3).clamp(0, 1)
-    hard = (gt + 0.02).clamp(0, 1)
-    w = curricular_weights(out, gt, [easy, hard], temperature=1.0)
-    assert w.sum().item() == pytest.approx(1.0)
-    assert w[1] > w[0]
-    flatter = curricular_weights(out, gt, [easy, hard], temperature=100.0)
-    assert flatter[1] - flatter[0] < w[1] - w[0]
+def test_cr_sum_reduction_sums_feature_elements():
+    torch.manual_seed(0)
+    layers = {"relu1_1": 1.0}
+    loss = ContrastLoss(loss_weight=1.0, vgg_weights="random", layer_weights=layers, reduction="sum")
+    out, gt, lq = _imgs()
+    f = {k: loss.vgg(x)["relu1_1"] for k, x in (("o", out), ("g", gt), ("l", lq))}
+    ref = (f["o"] - f["g"]).abs().sum() / ((f["o"] - f["l"]).abs().sum() + 1e-7)
+    torch.testing.assert_close(loss(out, gt, lq), ref, rtol=1e-5, atol=1e-8)
 
 
 def test_pcl_samples_are_blurred_and_sharpened_gt_plus_input():
@@ -124,10 +125,13 @@ def test_gaussian_blur_keeps_size_and_mean():
         ({"type": "PCLLoss", "sigma_range": [0, 1]}, "sigma_range"),
         ({"type": "PCLLoss", "num_blur": 0, "use_input_negative": False}, "num_blur"),
         ({"type": "ContrastLoss", "layer_weights": {"relu9_1": 1.0}}, "layer_weights"),
-        ({"type": "ContrastLoss", "curricular_temperature": 0}, "curricular_temperature"),
+        ({"type": "ContrastLoss", "reduction": "none"}, "reduction"),
+        # The old softmax "curricular" flag was not CCR and is gone: CCR is its own loss (CCRLoss).
+        ({"type": "ContrastLoss", "curricular": True}, "curricular"),
+        ({"type": "PCLLoss", "curricular_temperature": 1.0}, "curricular_temperature"),
     ],
 )
 def test_bad_options_name_the_key(cfg, key):
     with pytest.raises(OptionError) as info:
-        build_loss({**cfg, "vgg_weights": "random"}, key="train.contrast_opt")
+        build_checked(LOSS_REGISTRY, {**cfg, "vgg_weights": "random"}, key="train.contrast_opt")
     assert key in str(info.value)

@@ -52,7 +52,7 @@ def test_good_values_pass_and_are_coerced(hint, value, expected):
         (Sequence[int], [1, "x"], "expected a list of integers, got [1, 'x']"),
         (Tuple[float, float], [0.9], "expected a list of 2 numbers, got [0.9]"),
         (Tuple[float, float], [0.9, 0.99, 0.999], "expected a list of 2 numbers, got [0.9, 0.99, 0.999]"),
-        (Mapping[str, float], {"a": "b"}, "expected a mapping of names to numbers, got {'a': 'b'}"),
+        (Mapping[str, float], ["a"], "expected a mapping of names to numbers, got ['a']"),
         (PositiveInt, 0, "expected an integer > 0, got 0"),
         (NonNegativeInt, -1, "expected an integer >= 0, got -1"),
         (PositiveFloat, -1e-4, "expected a number > 0, got -0.0001"),
@@ -68,6 +68,12 @@ def test_bad_values_give_expected_what_got_value(hint, value, message):
     with pytest.raises(OptionError) as err:
         check_value(hint, value, "train.some.key", "x.yml")
     assert str(err.value) == f"x.yml: train.some.key: {message}"
+
+
+def test_a_bad_mapping_entry_is_named_by_its_own_key():
+    with pytest.raises(OptionError) as err:
+        check_value(Optional[Mapping[str, PositiveFloat]], {"relu1_2": 0.2, "relu2_2": -1}, "neg_opt.layer_weights")
+    assert err.value.key == "neg_opt.layer_weights.relu2_2" and err.value.message == "expected a number > 0, got -1"
 
 
 def test_range_bounds_are_inclusive_or_exclusive_as_declared():

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from mcir.errors import OptionError
@@ -130,3 +131,73 @@ def test_committed_studies_and_every_run_option_validate(path, monkeypatch):
         assert opt["manual_seed"] == study.seeds[0]
         if study.total_iter:
             assert opt["train"]["total_iter"] == study.total_iter
+
+
+def _prep_study(tmp_path: Path, **extra) -> Path:
+    """A study whose +CCR row uses a prep run's weights as a frozen negative network."""
+    ccr = ("train.contrast_opt={type: CCRLoss, vgg_weights: random, layer_weights: {relu1_1: 1.0}, negatives: "
+           "{weak: {type: EDSR, num_feat: 8, num_block: 1, upscale: 4, weights: '${prep.weak}'}}}")
+    fields = {
+        "seeds": [0],
+        "methods": {"baseline": {"opt": str(PLAIN)}, "+CCR": {"opt": str(PLAIN), "set": [ccr]}},
+        "prep": {"weak": {"opt": str(PLAIN), "seed": 7, "total_iter": 2, "set": ["train.scheduler.periods=[2]"]},
+                 "unused": {"opt": str(PLAIN), "seed": 8, "total_iter": 2}},
+        "benchmarks": {"Set5": {"dataroot_gt": str(SET5 / "HR"), "dataroot_lq": str(SET5 / "LR_bicubic/X4"),
+                                "filename_tmpl": "{}x4"}},
+    }
+    fields.update(extra)
+    return _study(tmp_path, **fields)
+
+
+def test_prep_runs_train_once_feed_a_row_and_are_reported(tmp_path, capsys):
+    # One real prep run (train + evaluate subprocesses); the rows themselves are covered above.
+    from mcir.losses import build_loss
+    from mcir.options import load_options
+    from mcir.repro.harness import run_preps, write_report
+    from mcir.repro.study import prep_weights, study_overrides
+
+    study = load_study(str(_prep_study(tmp_path)))
+    preps = run_preps(study)
+    assert list(preps) == ["weak"] and preps["weak"]["status"] == "finished", preps  # "unused" is not trained
+    assert preps["weak"]["metrics"]["Set5"]["psnr"] > 0 and preps["weak"]["seed"] == 7
+    # The +CCR row's options point at the prep's final weights, which load into its frozen negative network.
+    ccr = study.method("+CCR")
+    opt = load_options(ccr.opt, study_overrides(study, ccr, 0), is_train=True)
+    loss = build_loss(opt["train"]["contrast_opt"], key="train.contrast_opt")
+    saved = torch.load(prep_weights(study, "weak"), weights_only=True)["params"]
+    assert all(torch.equal(v, saved[k]) for k, v in loss.networks["weak"].state_dict().items())
+    capsys.readouterr()
+    assert run_preps(study)["weak"]["status"] == "finished"
+    assert "skip tiny__prep_weak: finished" in capsys.readouterr().out
+    report = write_report(study, {}, ["cmd"], 1.0, {}, preps)
+    assert "## Prep runs" in report and "| weak | 2 | 7 | finished |" in report
+    assert json.loads((tmp_path / "report" / "prep.json").read_text())["weak"]["total_iter"] == 2
+
+
+def test_prep_references_resolve_and_bad_preps_name_the_key(tmp_path):
+    from mcir.repro.study import prep_weights, study_overrides
+
+    study = load_study(str(_prep_study(tmp_path)))
+    assert [p.name for p in study.preps] == ["weak"]
+    ccr = next(s for s in study_overrides(study, study.method("+CCR"), 0) if s.startswith("train.contrast_opt="))
+    assert f"weights: '{prep_weights(study, 'weak')}'" in ccr and "${prep" not in ccr
+    bad_ref = {"baseline": {"opt": str(PLAIN)}, "x": {"opt": str(PLAIN), "set": ["train.a='${prep.nope}'"]}}
+    with pytest.raises(OptionError, match=r"methods\.x\.set.*prep\.nope"):
+        load_study(str(_prep_study(tmp_path, methods=bad_ref)))
+    for prep, key in [({"w": {"opt": str(PLAIN), "seed": 1}}, "prep.w"),
+                      ({"w": {"opt": str(PLAIN), "seed": 1, "total_iter": 0}}, "prep.w.total_iter"),
+                      ({"w": {"opt": "missing.yml", "seed": 1, "total_iter": 2}}, "prep.w.opt"),
+                      ({"w.x": {"opt": str(PLAIN), "seed": 1, "total_iter": 2}}, "prep.w.x")]:
+        with pytest.raises(OptionError, match=key.replace(".", r"\.")):
+            load_study(str(_prep_study(tmp_path, prep=prep, methods={"baseline": {"opt": str(PLAIN)}})))
+
+
+def test_the_harness_trains_prep_runs_before_the_rows(tmp_path, monkeypatch):
+    import mcir.repro.harness as harness
+
+    calls = []
+    monkeypatch.setattr(harness, "run_preps", lambda study: calls.append("prep") or {})
+    monkeypatch.setattr(harness, "run_study", lambda study: calls.append("rows") or {})
+    monkeypatch.setattr("mcir.repro.curves.curves_section", lambda study: {})
+    assert _main()([str(_prep_study(tmp_path))]) == 0
+    assert calls == ["prep", "rows"]
