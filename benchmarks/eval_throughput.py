@@ -35,7 +35,7 @@ from benchmarks.common import median_times  # noqa: E402
 from mcir.archs.edsr_arch import EDSR  # noqa: E402
 from mcir.archs.simple_arch import Bicubic  # noqa: E402
 from mcir.core.checkpoint_io import atomic_save  # noqa: E402
-from mcir.metrics.reference import plain_psnr_ssim_y  # noqa: E402
+from benchmarks.reference_metrics import plain_psnr_ssim_y  # noqa: E402
 from mcir.options import load_options  # noqa: E402
 from mcir.test import evaluate_all  # noqa: E402
 
@@ -62,7 +62,7 @@ def naive(net: torch.nn.Module, root: Path) -> Dict[str, Dict[str, float]]:
     """Read each pair with cv2, run the network, quantise, then score PSNR and SSIM one image at a time.
 
     The metrics are BasicSR's ``calculate_psnr`` / ``calculate_ssim`` written out step by step
-    (:mod:`mcir.metrics.reference`, not mcir's faster metric code), so the comparison also checks mcir's values.
+    (:mod:`benchmarks.reference_metrics`, not mcir's faster metric code), so the comparison also checks mcir's values.
     """
     scores = {}
     for hr_path in sorted((root / "HR").glob("*.png")):

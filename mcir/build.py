@@ -26,7 +26,6 @@ from mcir.engine.model_list import ModelSpec
 from mcir.engine.train_step import TrainStep
 from mcir.errors import OptionError
 from mcir.method.eq1_negatives import NegativeBank
-from mcir.models.mcir_model import MCIRModel
 from mcir.models.restoration_model import RestorationModel
 from mcir.options import dataset_sections
 from mcir.registry import (

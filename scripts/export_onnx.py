@@ -76,7 +76,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         ``{"output": path, "opset": int, "checks": [{"size", "output", "max_abs_err"}]}``.
     """
     _require(["onnx", "onnxscript"] + ([] if args.no_check else ["onnxruntime"]))
-    import torch
 
     from mcir.cli.file_restore import network_input_channels
     from mcir.cli.onnx_export import check_onnx, export_onnx

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
-from mcir.core.checkpoint_io import atomic_save, extract_state_dict, torch_load
+from mcir.core.checkpoint_io import Extracted, atomic_save, extract_state_dict, torch_load
 from mcir.errors import CheckpointError
 
 _MAX_LISTED = 20

@@ -87,11 +87,6 @@ class Checkpointer:
         found = [(int(m.group(1)), p) for p in self.states_dir.iterdir() if (m := _STATE_RE.match(p.name))]
         return [p for _, p in sorted(found)]
 
-    def latest_state(self) -> Optional[Path]:
-        """The newest training state, or None."""
-        states = self.list_states()
-        return states[-1] if states else None
-
     def remove_partial_writes(self) -> List[Path]:
         """Delete temporary files that a killed process left mid-write (``.<name>.<random>.tmp``).
 

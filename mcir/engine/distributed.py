@@ -9,7 +9,6 @@ from typing import Any, Dict, Mapping, Optional
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
 from mcir.core.dist import barrier, broadcast_modules
 from mcir.errors import OptionError

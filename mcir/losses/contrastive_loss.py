@@ -12,7 +12,7 @@ sample-contrastive methods it is compared with (the paper's Table 5).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Literal, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F

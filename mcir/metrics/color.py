@@ -16,7 +16,7 @@ import torch
 
 from mcir.errors import DataError
 
-__all__ = ["rgb2ycbcr", "bgr2ycbcr", "y_channel", "y_channel_pt"]
+__all__ = ["rgb2ycbcr", "bgr2ycbcr", "y_channel"]
 
 # BT.601 "studio swing" coefficients for inputs in [0, 1]; rows give Y, Cb, Cr from (R, G, B).
 _RGB2YCBCR = np.array(
@@ -123,30 +123,3 @@ def _f32(x: torch.Tensor) -> torch.Tensor:
     (53 >= 2 * 24 + 2 bits), so BasicSR's float32 steps are reproduced on any device.
     """
     return x.to(torch.float32).to(torch.float64)
-
-
-def y_channel_pt(img: torch.Tensor, round_y: bool = False) -> torch.Tensor:
-    """Y channel of ``(N, 3, H, W)`` **RGB** tensors in [0, 255]; same numbers as :func:`y_channel`.
-
-    Args:
-        img: ``(N, 3, H, W)`` RGB or ``(N, 1, H, W)`` grey tensor in [0, 255].
-        round_y: MATLAB convention (integer Y) instead of BasicSR's float Y.
-
-    Returns:
-        float64 tensor of shape ``(N, 1, H, W)``.
-    """
-    if img.dim() != 4 or img.shape[1] not in (1, 3):
-        raise DataError(f"Y channel needs an (N, 3, H, W) RGB or (N, 1, H, W) tensor, got {tuple(img.shape)}")
-    if img.shape[1] == 1:
-        if round_y:
-            return img.to(torch.float64)
-        return _f32(_f32(img.to(torch.float64) / 255.0) * 255.0)
-    if round_y:
-        red, green, blue = img.to(torch.float64).unbind(1)
-        scaled = red * _Y_INT[0] + green * _Y_INT[1] + blue * _Y_INT[2]
-        y = torch.floor((scaled + 127500.0) / 255000.0) + 16.0
-    else:
-        red, green, blue = _f32(img.to(torch.float64) / 255.0).unbind(1)
-        y64 = blue * _RGB2YCBCR[0, 2] + green * _RGB2YCBCR[0, 1] + red * _RGB2YCBCR[0, 0] + _OFFSET[0]
-        y = _f32(_f32(y64 / 255.0) * 255.0)
-    return y.unsqueeze(1)

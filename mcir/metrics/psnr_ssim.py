@@ -24,15 +24,13 @@ from typing import Any, Optional, Tuple
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from mcir.constraints import NonNegativeInt
 from mcir.errors import DataError, OptionError
-from mcir.metrics.color import y_channel, y_channel_pt
+from mcir.metrics.color import y_channel
 from mcir.registry import METRIC_REGISTRY
 
-__all__ = ["calculate_psnr", "calculate_psnr_ssim", "calculate_ssim", "psnr_ssim_torch", "reorder_image"]
+__all__ = ["calculate_psnr", "calculate_psnr_ssim", "calculate_ssim", "reorder_image"]
 
 _SSIM_SIZE = 11
 _SSIM_SIGMA = 1.5
@@ -219,65 +217,3 @@ def calculate_psnr_ssim(
     """
     a, b = _prepare(img, img2, crop_border, input_order, test_y_channel, round_y)
     return _psnr_prepared(a, b), (_ssim_prepared(a, b) if compute_ssim else None)
-
-
-def _ssim_torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-image mean SSIM of float64 ``(N, C, H, W)`` tensors (separable Gaussian, two conv passes)."""
-    n, c, h, w = x.shape
-    g = torch.from_numpy(_gaussian_window()).to(device=x.device, dtype=x.dtype)
-    stacked = torch.stack((x, y, x * x, y * y, x * y), dim=2).reshape(n * c * 5, 1, h, w)
-    filtered = F.conv2d(F.conv2d(stacked, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
-    mu1, mu2, e11, e22, e12 = filtered.reshape(n, c, 5, *filtered.shape[-2:]).unbind(2)
-    return _ssim_map(mu1, mu2, e11, e22, e12).mean(dim=(1, 2, 3))
-
-
-def psnr_ssim_torch(
-    img: torch.Tensor,
-    img2: torch.Tensor,
-    crop_border: int,
-    test_y_channel: bool = False,
-    round_y: bool = False,
-    compute_ssim: bool = True,
-) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Batched PSNR and SSIM in float64 on any device; equal to :func:`calculate_psnr` / :func:`calculate_ssim`.
-
-    Inputs should hold uint8-rounded values in [0, 255] (what an evaluator gets after quantising
-    the network output); they are cast to float64.
-
-    Args:
-        img: ``(N, C, H, W)`` tensor in [0, 255], **RGB** if 3 channels.
-        img2: Reference tensor of the same shape.
-        crop_border: Pixels removed from each side before the computation.
-        test_y_channel: Compute on the BT.601 Y channel.
-        round_y: Round Y to integers (MATLAB convention).
-        compute_ssim: Also compute SSIM (the expensive part).
-
-    Returns:
-        ``(psnr, ssim)``: float64 tensors of shape ``(N,)`` (``inf`` PSNR for identical images);
-        ``ssim`` is ``None`` when ``compute_ssim`` is False.
-    """
-    if img.shape != img2.shape:
-        raise DataError(f"image shapes differ: {tuple(img.shape)} vs {tuple(img2.shape)}")
-    if img.dim() != 4:
-        raise DataError(f"expected (N, C, H, W) tensors, got shape {tuple(img.shape)}")
-    if isinstance(crop_border, bool) or not isinstance(crop_border, (int, np.integer)) or crop_border < 0:
-        raise OptionError(f"crop_border must be an integer >= 0, got {crop_border!r}", key="crop_border")
-    if crop_border:
-        h, w = img.shape[-2:]
-        if h <= 2 * crop_border or w <= 2 * crop_border:
-            raise DataError(f"crop_border {crop_border} leaves nothing of a {h}x{w} image")
-        img = img[..., crop_border:-crop_border, crop_border:-crop_border]
-        img2 = img2[..., crop_border:-crop_border, crop_border:-crop_border]
-    if test_y_channel:
-        x, y = y_channel_pt(img, round_y), y_channel_pt(img2, round_y)
-    else:
-        x, y = img.to(torch.float64), img2.to(torch.float64)
-
-    mse = ((x - y) ** 2).mean(dim=(1, 2, 3))
-    psnr = 10.0 * torch.log10(255.0 * 255.0 / mse)
-    if not compute_ssim:
-        return psnr, None
-    if min(x.shape[-2:]) < _SSIM_SIZE:
-        size = tuple(x.shape[-2:])
-        raise DataError(f"SSIM needs at least {_SSIM_SIZE}x{_SSIM_SIZE} pixels after cropping, got {size}")
-    return psnr, _ssim_torch(x, y)

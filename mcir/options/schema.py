@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Dict, Literal, Optional, Sequence, Union
 
 from mcir.constraints import Decay, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Range, same_length
-from mcir.errors import OptionError
 from mcir.options import relations as rel
 from mcir.options.spec import REQUIRED, Free, Leaf, MapOf, Section, Typed
 from mcir.registry import (

@@ -129,8 +129,8 @@ def validate_typed(spec: Typed, value: Any, key: str, file: Optional[str]) -> Di
         raise OptionError(f"expected a {registry.name} name, got {type_name!r}", file=file, key=join_key(key, "type"))
     try:
         registry.get(type_name)
-    except OptionError as exc:
-        raise OptionError(exc.message, file=file, key=join_key(key, "type")) from None
+    except OptionError as exc:  # a RegistryError stays one
+        raise type(exc)(exc.message, file=file, key=join_key(key, "type")) from None
     out["type"] = type_name
     params = registry.option_params(type_name)
     if params is None:  # no inspectable signature (a builtin): the call itself will check its arguments

@@ -16,7 +16,6 @@ from mcir.data.synthetic_dataset import SyntheticDegradationDataset
 from mcir.options import build_checked
 from mcir.registry import DATASET_REGISTRY
 from mcir.errors import DataError, OptionError
-from mcir.registry import DATASET_REGISTRY
 from mcir.utils.img_util import img2tensor, imwrite
 
 REPO = Path(__file__).resolve().parents[2]

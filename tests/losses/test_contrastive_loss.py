@@ -8,7 +8,6 @@ import torch
 from mcir.options import build_checked
 from mcir.registry import LOSS_REGISTRY
 from mcir.errors import OptionError
-from mcir.losses import build_loss
 from mcir.losses.contrastive_loss import ContrastLoss, PCLLoss, gaussian_blur
 
 # Offline machine: every VGG here is random-initialised on purpose (vgg_weights='random').

@@ -10,7 +10,6 @@ from mcir.registry import LOSS_REGISTRY
 from mcir.errors import OptionError
 from mcir.losses import build_loss
 from mcir.losses.pixel_loss import CharbonnierLoss, L1Loss, MSELoss
-from mcir.registry import LOSS_REGISTRY
 
 EPS = 1e-3  # large enough that Charbonnier differs visibly from L1
 

@@ -16,7 +16,7 @@ import torch
 import torchvision
 
 from mcir.errors import CheckpointError, OptionError
-from mcir.metrics import calculate_metric, lpips_metric
+from mcir.metrics import calculate_lpips, lpips_metric
 from mcir.metrics.lpips_metric import build_lpips, lpips_input
 from mcir.metrics.metric_set import MetricSet
 from mcir.utils.img_util import imread
@@ -61,9 +61,9 @@ def test_network_is_built_once_per_metric_set(monkeypatch):
     for amp in (5, 10, 20):
         scores.compute([_noisy(gt, amp)] * 2, [gt] * 2)
     assert calls == [("alex", "random", "0.1")]
-    # The one-off function builds its own network and gives the same number for the same backbone.
+    # The registered function, called on its own, builds its own network: the same number for the same backbone.
     torch.manual_seed(0)
-    one = calculate_metric(RANDOM, _noisy(gt, 9), gt)
+    one = calculate_lpips(_noisy(gt, 9), gt, **{k: v for k, v in RANDOM.items() if k not in ("type", "better")})
     torch.manual_seed(0)
     assert MetricSet({"lpips": RANDOM}).compute([_noisy(gt, 9)], [gt])["lpips"][0] == one
 

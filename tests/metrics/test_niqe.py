@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mcir.errors import DataError, OptionError
-from mcir.metrics import calculate_metric
+from mcir.metrics.metric_set import MetricSet
 from mcir.metrics.niqe import _RATIOS, calculate_niqe
 from mcir.metrics.traits import traits_of
 
@@ -46,7 +46,7 @@ def test_layouts_and_options_agree():
     ref = calculate_niqe(img, 2)
     assert calculate_niqe(img.transpose(2, 0, 1), 2, input_order="CHW") == ref
     assert calculate_niqe(img.astype(np.float64), 2) == ref
-    assert calculate_metric({"type": "calculate_niqe", "crop_border": 2}, img, None) == ref
+    assert MetricSet({"niqe": {"type": "calculate_niqe", "crop_border": 2}}).compute([img], [None])["niqe"] == [ref]
     assert calculate_niqe(img, 2, convert_to="gray") != ref
 
 

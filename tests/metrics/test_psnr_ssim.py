@@ -1,4 +1,4 @@
-"""Tests for BasicSR-compatible PSNR/SSIM (numpy and batched torch), Y conversion and calculate_metric."""
+"""Tests for BasicSR-compatible PSNR/SSIM, Y conversion, and metric sections (schema + MetricSet)."""
 
 import math
 from pathlib import Path
@@ -9,9 +9,12 @@ import torch
 
 from mcir.data.imresize import imresize, imresize_torch, modcrop
 from mcir.errors import DataError, OptionError, RegistryError
-from mcir.metrics import calculate_metric, calculate_psnr, calculate_psnr_ssim, calculate_ssim, psnr_ssim_torch
-from mcir.metrics.color import bgr2ycbcr, rgb2ycbcr, y_channel, y_channel_pt
-from mcir.metrics.reference import plain_psnr_ssim_y, plain_ssim_channel, plain_y
+from mcir.metrics import calculate_psnr, calculate_psnr_ssim, calculate_ssim
+from mcir.metrics.metric_set import MetricSet
+from mcir.options.schema import metric_spec
+from mcir.options.validate import validate_typed
+from mcir.metrics.color import bgr2ycbcr, rgb2ycbcr, y_channel
+from benchmarks.reference_metrics import plain_psnr_ssim_y, plain_ssim_channel, plain_y
 from mcir.registry import METRIC_REGISTRY
 
 cv2 = pytest.importorskip("cv2")
@@ -56,27 +59,15 @@ def test_set5_x4_bicubic_golden_values():
 
 
 def test_set5_x4_bicubic_golden_values_torch_path():
+    """The Bicubic arch's torch resize, quantised as the evaluator does, gives the same golden values."""
     psnrs, ssims = [], []
     for _, _, hr, lr in _set5_x4_pairs():
         up = imresize_torch(_to_tensor(lr), 4).clamp(0, 255)
-        psnr, ssim = psnr_ssim_torch(torch.floor(up + 0.5), _to_tensor(hr), 4, test_y_channel=True)
-        psnrs.append(psnr.item())
-        ssims.append(ssim.item())
+        sr = torch.floor(up + 0.5)[0].permute(1, 2, 0).numpy().astype(np.uint8)[..., ::-1]  # RGB -> BGR
+        psnrs.append(calculate_psnr(sr, hr, 4, test_y_channel=True))
+        ssims.append(calculate_ssim(sr, hr, 4, test_y_channel=True))
     assert round(np.mean(psnrs), 4) == 28.4305
     assert round(np.mean(ssims), 4) == 0.8113
-
-
-def test_numpy_and_torch_agree_on_real_images():
-    for sr, sr_matlab, hr, _ in _set5_x4_pairs(("bird", "woman")):
-        batch = torch.cat([_to_tensor(sr), _to_tensor(sr_matlab)])
-        ref = torch.cat([_to_tensor(hr), _to_tensor(hr)])
-        for y, round_y, crop in ((True, False, 4), (True, True, 4), (False, False, 0), (False, True, 3)):
-            psnr, ssim = psnr_ssim_torch(batch, ref, crop, test_y_channel=y, round_y=round_y)
-            assert psnr.shape == ssim.shape == (2,) and psnr.dtype == torch.float64
-            for i, img in enumerate((sr, sr_matlab)):
-                kw = dict(test_y_channel=y, round_y=round_y)
-                assert abs(psnr[i].item() - calculate_psnr(img, hr, crop, **kw)) <= 1e-9
-                assert abs(ssim[i].item() - calculate_ssim(img, hr, crop, **kw)) <= 1e-9
 
 
 def test_psnr_matches_hand_formula():
@@ -85,9 +76,6 @@ def test_psnr_matches_hand_formula():
     b[:2, :, 0] += 6  # 8 of 48 values off by 6 -> MSE = 36 * 8 / 48 = 6
     expected = 10 * math.log10(255**2 / 6)
     assert calculate_psnr(a, b, 0) == pytest.approx(expected, abs=1e-12)
-    psnr, ssim = psnr_ssim_torch(_to_tensor(a), _to_tensor(b), 0, compute_ssim=False)
-    assert ssim is None
-    assert psnr.item() == pytest.approx(expected, abs=1e-12)
 
 
 def test_psnr_and_ssim_match_scikit_image():
@@ -106,8 +94,6 @@ def test_identical_images():
     img = np.random.default_rng(1).integers(0, 256, (20, 20, 3), dtype=np.uint8)
     assert calculate_psnr(img, img, 0) == float("inf")
     assert calculate_ssim(img, img, 0) == pytest.approx(1.0, abs=1e-12)
-    psnr, ssim = psnr_ssim_torch(_to_tensor(img), _to_tensor(img), 2, test_y_channel=True)
-    assert math.isinf(psnr.item()) and ssim.item() == pytest.approx(1.0, abs=1e-12)
 
 
 def test_ssim_drops_with_noise():
@@ -149,8 +135,6 @@ def test_hwc_chw_and_grey_layouts_agree():
         calculate_psnr(a, b, 0, input_order="WHC")
     with pytest.raises(DataError):
         calculate_psnr(a, b[:-1], 0)
-    with pytest.raises(DataError):
-        psnr_ssim_torch(_to_tensor(a), _to_tensor(b)[..., :-1], 0)
 
 
 def test_y_channel_values_and_bgr_order():
@@ -172,27 +156,26 @@ def test_y_channel_matches_basicsr_formulation():
     basicsr_float = (bgr2ycbcr(img.astype(np.float32) / 255.0, y_only=True) * 255.0).astype(np.float64)
     assert np.array_equal(y_channel(img)[..., 0], basicsr_float)
     assert np.array_equal(y_channel(img, round_y=True)[..., 0], bgr2ycbcr(img, y_only=True).astype(np.float64))
-    rgb = _to_tensor(img)
-    assert np.array_equal(y_channel_pt(rgb)[0, 0].numpy(), basicsr_float)
-    assert np.array_equal(y_channel_pt(rgb, round_y=True)[0, 0].numpy(), y_channel(img, True)[..., 0])
 
 
-def test_registry_and_calculate_metric():
+def test_registered_metrics_are_checked_by_the_schema_and_computed_by_the_metric_set():
     assert "calculate_psnr" in METRIC_REGISTRY and "calculate_ssim" in METRIC_REGISTRY
     rng = np.random.default_rng(5)
     a = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
     b = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
-    cfg = {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True, "better": "higher"}
-    assert calculate_metric(cfg, a, b) == calculate_psnr(a, b, 2, test_y_channel=True)
-    assert calculate_metric({"type": "calculate_ssim", "crop_border": 0}, a, b) == calculate_ssim(a, b, 0)
+    cfgs = {"psnr": {"type": "calculate_psnr", "crop_border": 2, "test_y_channel": True, "better": "higher"},
+            "ssim": {"type": "calculate_ssim", "crop_border": 0}}
+    got = MetricSet(cfgs).compute([a], [b])
+    assert got == {"psnr": [calculate_psnr(a, b, 2, test_y_channel=True)], "ssim": [calculate_ssim(a, b, 0)]}
+    spec = metric_spec()
     with pytest.raises(RegistryError):
-        calculate_metric({"type": "calculate_psnrr", "crop_border": 0}, a, b)
+        validate_typed(spec, {"type": "calculate_psnrr", "crop_border": 0}, "val.metrics.psnr", None)
     with pytest.raises(OptionError, match="test_y_channel"):
-        calculate_metric({"type": "calculate_psnr", "crop_border": 0, "test_y_chanel": True}, a, b)
+        validate_typed(spec, {"type": "calculate_psnr", "crop_border": 0, "test_y_chanel": True}, "val.metrics.p", None)
     with pytest.raises(OptionError, match="crop_border"):
-        calculate_metric({"type": "calculate_psnr"}, a, b)
+        validate_typed(spec, {"type": "calculate_psnr"}, "val.metrics.psnr", None)
     with pytest.raises(OptionError):
-        calculate_metric({"crop_border": 0}, a, b)
+        validate_typed(spec, {"crop_border": 0}, "val.metrics.psnr", None)
 
 
 @pytest.mark.parametrize("crop, y, round_y", [(4, True, False), (4, True, True), (0, False, False), (2, False, True)])
