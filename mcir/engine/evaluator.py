@@ -91,7 +91,6 @@ class Evaluator:
             ``{"average": {metric: value}, "images": {stem: {metric: value}}}``; in distributed runs
             ``images`` holds this rank's images only (the average covers every rank's).
         """
-        world = get_world_size()
         main = is_main_process()
         # Position of each image in the whole set, so num_save_img picks the same images on any world size.
         positions = iter(_dataset_positions(loader))
@@ -140,6 +139,21 @@ class Evaluator:
                 pool.shutdown(wait=True, cancel_futures=True)
             if prefetcher is not None:
                 prefetcher.close()
+        return self._aggregate(scored, save_dir)
+
+    def _aggregate(
+        self, scored: List[Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]], save_dir: Optional[str]
+    ) -> Dict[str, Any]:
+        """Per-image values of every batch, the averages over all ranks, and rank 0 writing other ranks' images.
+
+        Args:
+            scored: ``(per-image values, images left to write)`` of each batch, in loader order.
+            save_dir: Where images are saved (None: nowhere).
+
+        Returns:
+            ``{"average": {metric: value}, "images": {stem: {metric: value}}}``.
+        """
+        world = get_world_size()
         per_image: Dict[str, Dict[str, float]] = {}
         unsaved: List[Tuple[Path, np.ndarray]] = []  # other ranks' images, written by rank 0
         for part, images in scored:

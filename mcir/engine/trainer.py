@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional
 
 import torch
 from torch.utils.data import DataLoader
 
 from mcir.core.dist import gather_to_main, get_rank, get_world_size, is_main_process, mean_across_ranks
-from mcir.core.inference import infer
 from mcir.core.rng import get_rng_state, set_rng_state
 from mcir.engine.checkpointer import Checkpointer
-from mcir.engine.evaluator import Evaluator, OutputHook
+from mcir.engine.evaluator import Evaluator
 from mcir.engine.logger import TensorBoardWriter
+from mcir.engine.validation import Validation
+from mcir.engine.preemption import SignalFlag, TrainingPreempted, stop_requested
 from mcir.engine.train_step import TrainStep
 from mcir.errors import StopTraining
-from mcir.utils.img_util import imwrite, tensor2img
 
 if TYPE_CHECKING:
     from mcir.data.progressive import ProgressiveLoader
-
-
-class TrainingPreempted(StopTraining):
-    """SIGTERM (pre-emption) arrived: the state of the last finished iteration is saved, the run stops.
-
-    The process exits with 143 (128 + SIGTERM), the conventional status of a job ended by SIGTERM, so that
-    schedulers and wrapper scripts see an unfinished run and requeue it (``--auto_resume`` continues it).
-    """
-
-    exit_code = 143
 
 
 @dataclass
@@ -105,17 +93,13 @@ class Trainer:
         self.checkpointer = checkpointer
         self.logger = logger
         self.tb = tb
-        self.val_loaders = dict(val_loaders or {})
-        self.evaluator = evaluator
-        self.infer_options = dict(infer_options or {})
-        self.save_img_dir = save_img_dir
         self.progress = progress
-        self.num_tb_img = max(int(num_tb_img), 0)
-        self.sample_dir = sample_dir
         self.progressive = progressive
         self.state = LoopState()
-        self.history: Dict[str, Dict[str, float]] = {}
-        self.best: Dict[str, Dict[str, Any]] = {}
+        self.validation: Optional[Validation] = None
+        if evaluator is not None and val_loaders:
+            self.validation = Validation(evaluator, val_loaders, infer_options, save_img_dir, num_tb_img, sample_dir)
+        self._best_without_validation: Dict[str, Dict[str, Any]] = {}
 
     # ---- state ------------------------------------------------------------------------------
     def training_state(self) -> Dict[str, Any]:
@@ -153,7 +137,8 @@ class Trainer:
         elif get_rank() == 0:
             set_rng_state(state["rng"])
         # other ranks of a resized job keep their fresh per-rank seeds rather than copy rank 0's stream
-        self.best = dict(state.get("best", {}))
+        self.best.clear()
+        self.best.update(state.get("best", {}))
 
     def save_checkpoint(self) -> Optional[str]:
         """Write weights and the training state for the current iteration (collective; rank 0 writes).
@@ -203,7 +188,7 @@ class Trainer:
         n_running = 0
         batches = self._batches()
         micro = max(1, sched.accumulate_steps)
-        sigterm = _SignalFlag(signal.SIGTERM).install()
+        sigterm = SignalFlag(signal.SIGTERM).install()
         try:
             while self.state.iteration < sched.total_iter:
                 batch = next(batches) if micro == 1 else [next(batches) for _ in range(micro)]
@@ -233,7 +218,7 @@ class Trainer:
                 if saved:
                     self.save_checkpoint()
                     self.logger.info("saved checkpoint at iteration %d", it)
-                if _stop_requested(sigterm.received) and it < sched.total_iter:
+                if stop_requested(sigterm.received) and it < sched.total_iter:
                     path = self.checkpointer.states_dir / f"{it}.state" if saved else self.save_checkpoint()
                     raise TrainingPreempted(
                         f"received SIGTERM: stopped after iteration {it} of {sched.total_iter}; training state "
@@ -283,70 +268,20 @@ class Trainer:
         self.tb.scalars(scalars, it)
 
     def validate(self) -> Dict[str, Dict[str, float]]:
-        """Evaluate every validation set and log the averages."""
-        if self.evaluator is None or not self.val_loaders:
-            return self.history
-        it = self.state.iteration
-        for name, loader in self.val_loaders.items():
-            img_dir = None
-            if self.save_img_dir:
-                img_dir = f"{self.save_img_dir}/{name}/{it}"
-            result = self.evaluator.evaluate(
-                self._restore_fn(),
-                loader,
-                save_dir=img_dir,
-                suffix=str(it),
-                on_output=self._sample_writer(name, it, saved_by_evaluator=img_dir is not None),
-            )
-            avg = result["average"]
-            self.history[name] = avg
-            self.logger.info(
-                "validation %s @ iter %d: %s", name, it, ", ".join(f"{k}: {v:.4f}" for k, v in avg.items())
-            )
-            self.tb.scalars(avg, it, prefix=f"metrics/{name}/")
-            self._keep_best(name, avg, it)
-        return self.history
+        """Evaluate every validation set now (logged, and the best weights kept); returns the averages."""
+        if self.validation is None:
+            return {}
+        return self.validation.run(self.step, self.state.iteration, self.checkpointer, self.logger, self.tb)
 
-    def _restore_fn(self) -> Any:
-        """Validation inference: the evaluation network (EMA or target) with the tiling/ensemble options."""
-        opts = dict(self.infer_options)
-        net = self.step.eval_network(opts.pop("use_ema", True))
-        return lambda x: infer(net, x, device=self.step.device, **opts)
+    @property
+    def history(self) -> Dict[str, Dict[str, float]]:
+        """The last validation averages per set."""
+        return self.validation.history if self.validation is not None else {}
 
-    def _sample_writer(self, dataset: str, it: int, saved_by_evaluator: bool) -> Optional[OutputHook]:
-        """Hook writing the first ``num_tb_img`` restored images to TensorBoard and ``sample_dir``."""
-        if self.num_tb_img == 0 or not is_main_process():
-            return None
-        limit = self.evaluator.num_save_img if self.evaluator is not None else None
-
-        def write(index: int, stem: str, output: torch.Tensor) -> None:
-            if index >= self.num_tb_img:
-                return
-            img = tensor2img(output.float().cpu())
-            self.tb.image(f"val_images/{dataset}/{stem}", img, it)
-            if self.sample_dir and not (saved_by_evaluator and (limit is None or index < limit)):
-                imwrite(img, f"{self.sample_dir}/{dataset}/{it}/{stem}_{it}.png")
-
-        return write
-
-
-    def _keep_best(self, name: str, avg: Dict[str, float], it: int) -> None:
-        """Save the weights when the set's first metric improved (``better: higher`` / ``lower``).
-
-        Every rank tracks the best value (validation averages are identical on all ranks); rank 0 writes.
-        """
-        if not avg:
-            return
-        metric = self.evaluator.metric_names[0]
-        better = self.evaluator.metric_set.cfgs[metric].get("better", "higher")
-        value = float(avg[metric])
-        old = self.best.get(name)
-        if old is not None and not (value > old["value"] if better == "higher" else value < old["value"]):
-            return
-        self.best[name] = {"metric": metric, "better": better, "value": value, "iter": it}
-        if is_main_process():
-            path = self.checkpointer.save_best(name, self.best[name], self.step.weights())
-            self.logger.info("best %s on %s so far: %.4f @ iter %d (%s)", metric, name, value, it, path.name)
+    @property
+    def best(self) -> Dict[str, Dict[str, Any]]:
+        """The best value so far per validation set (``metric``, ``better``, ``value``, ``iter``)."""
+        return self.validation.best if self.validation is not None else self._best_without_validation
 
 
 def _rank_means(running: Dict[str, torch.Tensor], n: int) -> Dict[str, float]:
@@ -355,45 +290,6 @@ def _rank_means(running: Dict[str, torch.Tensor], n: int) -> Dict[str, float]:
         return {k: float(v) / n for k, v in running.items()}
     sums = torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in running.values()])
     return dict(zip(running, (mean_across_ranks(sums) / n).tolist()))
-
-
-class _SignalFlag:
-    """Between :meth:`install` and :meth:`restore`, a signal only sets :attr:`received`, so the loop can stop
-    at a safe point. Signals can only be handled on the main thread; elsewhere nothing changes.
-
-    Args:
-        signum: The signal to catch.
-    """
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        self.received = False
-        self._previous: Any = None
-        self._installed = False
-
-    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
-        self.received = True
-
-    def install(self) -> "_SignalFlag":
-        """Start catching the signal; returns self."""
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(self.signum, self._handle)
-            self._installed = True
-        return self
-
-    def restore(self) -> None:
-        """Put the previous handler back."""
-        if self._installed:
-            # None: the previous handler was not set from Python; the default is the closest equivalent.
-            signal.signal(self.signum, self._previous if self._previous is not None else signal.SIG_DFL)
-            self._installed = False
-
-
-def _stop_requested(local: bool) -> bool:
-    """Whether any rank received SIGTERM, so every rank saves and stops at the same iteration."""
-    if get_world_size() == 1:
-        return local
-    return bool(mean_across_ranks(torch.tensor([1.0 if local else 0.0], dtype=torch.float64)).item() > 0)
 
 
 def _due(it: int, freq: int, total: int) -> bool:

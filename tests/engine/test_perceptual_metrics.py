@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mcir.engine.evaluator import Evaluator
-from mcir.engine.trainer import Trainer
+from mcir.engine.validation import Validation
 from mcir.metrics.niqe import calculate_niqe
 from mcir.options import load_options
 from mcir.test import main as run_test_cli
@@ -67,12 +67,10 @@ def test_best_checkpoint_keeps_the_lowest_lpips():
     metrics = load_options(str(DEMO), sets)["val"]["metrics"]
     assert [metrics["lpips"]["better"], metrics["psnr"]["better"]] == ["lower", "higher"]
     saved = []
-    trainer = SimpleNamespace(
-        evaluator=Evaluator(metrics), best={}, step=SimpleNamespace(weights=lambda: {}),
-        checkpointer=SimpleNamespace(save_best=lambda name, rec, w: saved.append(dict(rec)) or Path("best.pth")),
-        logger=SimpleNamespace(info=lambda *a: None),
-    )
+    validation = Validation(Evaluator(metrics), {})
+    checkpointer = SimpleNamespace(save_best=lambda name, rec, w: saved.append(dict(rec)) or Path("best.pth"))
+    logger = SimpleNamespace(info=lambda *a: None)
     for it, value in ((1, 0.30), (2, 0.20), (3, 0.25), (4, 0.21)):
-        Trainer._keep_best(trainer, "Set5", {"lpips": value, "psnr": 30.0 - it}, it)
-    assert trainer.best["Set5"] == {"metric": "lpips", "better": "lower", "value": 0.20, "iter": 2}
+        validation.keep_best("Set5", {"lpips": value, "psnr": 30.0 - it}, it, lambda: {}, checkpointer, logger)
+    assert validation.best["Set5"] == {"metric": "lpips", "better": "lower", "value": 0.20, "iter": 2}
     assert [r["iter"] for r in saved] == [1, 2]
