@@ -58,7 +58,7 @@ def _subset(root: Path, dst: Path, n: int) -> Path:
     return dst
 
 
-def naive(net: torch.nn.Module, root: Path) -> Dict[str, Dict[str, float]]:
+def naive(net: torch.nn.Module, root: Path, device: torch.device = torch.device("cpu")) -> Dict[str, Dict[str, float]]:
     """Read each pair with cv2, run the network, quantise, then score PSNR and SSIM one image at a time.
 
     The metrics are BasicSR's ``calculate_psnr`` / ``calculate_ssim`` written out step by step
@@ -67,10 +67,10 @@ def naive(net: torch.nn.Module, root: Path) -> Dict[str, Dict[str, float]]:
     scores = {}
     for hr_path in sorted((root / "HR").glob("*.png")):
         hr = cv2.imread(str(hr_path), cv2.IMREAD_COLOR)
-        x = _lr_tensor(root, hr_path.stem)
+        x = _lr_tensor(root, hr_path.stem).to(device)
         with torch.no_grad():
             y = net(x)
-        out = (y[0].clamp(0, 1).permute(1, 2, 0).numpy()[..., ::-1] * 255.0).round().astype(np.uint8)
+        out = (y[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()[..., ::-1] * 255.0).round().astype(np.uint8)
         gt = hr[: out.shape[0], : out.shape[1]]
         psnr, ssim = plain_psnr_ssim_y(out, gt, 4)
         scores[hr_path.stem] = {"psnr": psnr, "ssim": ssim}
@@ -84,15 +84,16 @@ NETWORKS = {
 }
 
 
-def bench(name: str, root: Path, tmp: Path, repeats: int) -> Dict[str, object]:
+def bench(name: str, root: Path, tmp: Path, repeats: int, device: torch.device = torch.device("cpu")
+          ) -> Dict[str, object]:
     """Time the naive loop, test.py's evaluator and the bare forward for one network; check equal values."""
     network_opt, make = NETWORKS[name]
     torch.manual_seed(0)
-    net = make().eval()
-    inputs = [_lr_tensor(root, p.stem) for p in sorted((root / "HR").glob("*.png"))]
+    net = make().eval().to(device)
+    inputs = [_lr_tensor(root, p.stem).to(device) for p in sorted((root / "HR").glob("*.png"))]
     overrides = [
         "name=bench",
-        "num_gpu=0",
+        f"num_gpu={1 if device.type == 'cuda' else 0}",
         f"network_g={network_opt}",
         f"path.results_root={tmp / name / 'res'}",
         "datasets.test_1.name=Set14",
@@ -109,12 +110,14 @@ def bench(name: str, root: Path, tmp: Path, repeats: int) -> Dict[str, object]:
         results["mcir"] = evaluate_all(opt)["bench"]["Set14"]["images"]
 
     def run_naive() -> None:
-        results["naive"] = naive(net, root)
+        results["naive"] = naive(net, root, device)
 
     def run_forward() -> None:
         with torch.no_grad():
             for x in inputs:
                 net(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     cpu: Dict[str, list] = {}
 
@@ -147,6 +150,7 @@ def bench(name: str, root: Path, tmp: Path, repeats: int) -> Dict[str, object]:
         "images": len(results["naive"]),
         "repeats": repeats,
         "threads": torch.get_num_threads(),
+        "device": str(device),
     }
 
 
@@ -157,6 +161,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N image pairs")
     parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), default=["bicubic", "edsr_light"])
+    parser.add_argument("--device", default="cpu", help="where the networks run (cpu, cuda)")
     args = parser.parse_args()
     root = Path(args.set14)
     if not (root / "HR").is_dir():
@@ -164,7 +169,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     if args.limit:
         root = _subset(root, tmp / "subset", args.limit)
-    rows = [bench(name, root, tmp, args.repeats) for name in args.networks]
+    rows = [bench(name, root, tmp, args.repeats, torch.device(args.device)) for name in args.networks]
     for row in rows:
         print(json.dumps(row))
 

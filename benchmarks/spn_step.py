@@ -29,7 +29,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import torch
 
@@ -75,7 +75,7 @@ class PublishedStyleModel(MCIRModel):
     """The published code's loss structure: φ(out) recomputed (with gradients) for every negative."""
 
     def compute_losses(
-        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int
+        self, lq: torch.Tensor, gt: torch.Tensor, output: torch.Tensor, iteration: int, negs: Any = None
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """L_rec − λ·(1/N)·Σ_i PerceptualLoss(output, neg_i), with VGG(output) recomputed for every i."""
         l_rec = self.pixel_loss(output, gt)
