@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mcir.archs.arch_util import ArchBase, Upsample
+from mcir.archs.arch_util import Upsample
+from mcir.archs.swin_sr_base import SwinSRBase, check_swin_layout, image_pair
 from mcir.archs.hat_blocks import HAB, OCAB, RHAG, AttenBlocks, overlap_position_index
 from mcir.archs.swin_blocks import relative_position_index, shifted_window_mask
 from mcir.archs.swinir_arch import PatchEmbed
@@ -19,16 +19,8 @@ UPSAMPLERS = ("pixelshuffle",)
 RESI_CONNECTIONS = ("1conv", "identity")
 
 
-def _pair(value: Union[int, Sequence[int]], key: str) -> Tuple[int, int]:
-    """``img_size`` as (H, W): one int or two."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
-        raise OptionError(f"must be a positive int or [height, width], got {value!r}", key=key)
-    return pair  # type: ignore[return-value]
-
-
 @ARCH_REGISTRY.register()
-class HAT(ArchBase):
+class HAT(SwinSRBase):
     """Hybrid Attention Transformer for classical super-resolution (HAT-S, HAT, HAT-L are configurations).
 
     Constructor arguments (except the official ``norm_layer``, always LayerNorm) and state-dict names match
@@ -96,11 +88,13 @@ class HAT(ArchBase):
         resi_connection: str = "1conv",
     ):
         super().__init__()
-        resolution = _pair(img_size, "img_size")
+        resolution = image_pair(img_size, "img_size")
         self._check(patch_size, embed_dim, depths, num_heads, window_size, compress_ratio, squeeze_factor,
                     overlap_ratio, resolution, upscale, upsampler or "", resi_connection)
         self.upscale = int(upscale)
         self.window_size = window_size
+        self._pad_multiple = window_size
+        self.upsampler = upsampler
         self.img_range = float(img_range)
         self.patches_resolution = resolution
         mean = [0.4488, 0.4371, 0.4040] if in_chans == 3 else [0.0]  # DIV2K mean, as the official code
@@ -153,13 +147,7 @@ class HAT(ArchBase):
                compress_ratio: int, squeeze_factor: int, overlap_ratio: float, resolution: Tuple[int, int],
                upscale: int, upsampler: str, resi_connection: str) -> None:
         """Reject settings the official code would build wrongly or fail on later."""
-        if patch_size != 1:
-            raise OptionError("only 1 is supported (HAT embeds single pixels)", key="patch_size")
-        if len(depths) != len(num_heads) or not depths:
-            raise OptionError(f"depths {list(depths)} and num_heads {list(num_heads)} need the same, non-zero "
-                              "length", key="num_heads")
-        if any(embed_dim % h for h in num_heads):
-            raise OptionError(f"every head count must divide embed_dim={embed_dim}", key="num_heads")
+        check_swin_layout("HAT", patch_size, embed_dim, depths, num_heads)
         if window_size < 2:
             raise OptionError("must be >= 2", key="window_size")
         if min(resolution) < window_size:
@@ -182,30 +170,10 @@ class HAT(ArchBase):
         if upscale < 1:
             raise OptionError("must be >= 1", key="upscale")
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        """Official initialisation: truncated-normal linear weights, unit LayerNorms; convs keep PyTorch's."""
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
     def checkpoint_blocks(self) -> List[nn.Module]:
         """Every HAB and every group's OCAB (``train.grad_checkpoint``)."""
         groups = [layer.residual_group for layer in self.layers]
         return [m for g in groups for m in (*g.blocks, g.overlap_attn)]
-
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        """Pad bottom/right to a multiple of the window: reflect as the official model, replicate when too small."""
-        h, w = x.shape[-2:]
-        ph, pw = -h % self.window_size, -w % self.window_size
-        if not (ph or pw):
-            return x
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        return F.pad(x, (0, pw, 0, ph), mode=mode)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Deep features: the residual hybrid attention groups on (B, C, H, W), returned in the same layout."""
@@ -223,21 +191,3 @@ class HAT(ArchBase):
         for layer in self.layers:
             x = layer(x, self.relative_position_index_SA, self.relative_position_index_OCA, mask)
         return self.norm(x).permute(0, 3, 1, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Super-resolve a batch.
-
-        Args:
-            x: (N, in_chans, H, W) in [0, 1], any H and W.
-
-        Returns:
-            (N, in_chans, H * upscale, W * upscale), roughly in [0, 1] (not clamped).
-        """
-        h, w = x.shape[-2:]
-        mean = self.mean.to(x)
-        x = (self._pad(x) - mean) * self.img_range
-        feat = self.conv_first(x)
-        feat = self.conv_after_body(self.forward_features(feat)) + feat
-        out = self.conv_last(self.upsample(self.conv_before_upsample(feat)))
-        out = out / self.img_range + mean
-        return out[:, :, : h * self.upscale, : w * self.upscale]

@@ -6,12 +6,12 @@ import math
 from typing import List, Literal, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt, Probability
-from mcir.archs.arch_util import ArchBase, Upsample
+from mcir.archs.arch_util import Upsample
+from mcir.archs.swin_sr_base import SwinSRBase, check_swin_layout, image_pair
 from mcir.archs.swin_blocks import SwinTransformerBlock
 from mcir.errors import DataError, OptionError
 from mcir.registry import ARCH_REGISTRY
@@ -94,16 +94,8 @@ class PatchEmbed(nn.Module):
         return self.norm(x) if self.norm is not None else x
 
 
-def _pair(value: Union[int, Sequence[int]], key: str) -> Tuple[int, int]:
-    """``img_size`` as (H, W): one int or two."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
-        raise OptionError(f"must be a positive int or [height, width], got {value!r}", key=key)
-    return pair  # type: ignore[return-value]
-
-
 @ARCH_REGISTRY.register()
-class SwinIR(ArchBase):
+class SwinIR(SwinSRBase):
     """SwinIR for super-resolution (classical, lightweight, real-world), denoising and JPEG artefact removal.
 
     State-dict names, shapes and outputs match ``models/network_swinir.py`` of JingyunLiang/SwinIR, so the
@@ -161,7 +153,7 @@ class SwinIR(ArchBase):
         super().__init__()
         upsampler = upsampler or ""
         self._check(patch_size, embed_dim, depths, num_heads, window_size, upscale, upsampler, resi_connection)
-        resolution = _pair(img_size, "img_size")
+        resolution = image_pair(img_size, "img_size")
         self.upscale = int(upscale)
         self.upsampler = upsampler
         self.window_size = window_size
@@ -220,13 +212,7 @@ class SwinIR(ArchBase):
     def _check(patch_size: int, embed_dim: int, depths: Sequence[int], num_heads: Sequence[int], window_size: int,
                upscale: int, upsampler: str, resi_connection: str) -> None:
         """Reject settings the official code would build wrongly or fail on later."""
-        if patch_size != 1:
-            raise OptionError("only 1 is supported (SwinIR embeds single pixels)", key="patch_size")
-        if len(depths) != len(num_heads) or not depths:
-            raise OptionError(f"depths {list(depths)} and num_heads {list(num_heads)} need the same, non-zero "
-                              "length", key="num_heads")
-        if any(embed_dim % h for h in num_heads):
-            raise OptionError(f"every head count must divide embed_dim={embed_dim}", key="num_heads")
+        check_swin_layout("SwinIR", patch_size, embed_dim, depths, num_heads)
         if window_size < 1:
             raise OptionError("must be >= 1", key="window_size")
         if upsampler not in UPSAMPLERS:
@@ -241,29 +227,9 @@ class SwinIR(ArchBase):
         if upscale < 1:
             raise OptionError("must be >= 1", key="upscale")
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        """Official initialisation: truncated-normal linear weights, unit LayerNorms; convs keep PyTorch's."""
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
     def checkpoint_blocks(self) -> List[nn.Module]:
         """Every Swin block of every residual group (``train.grad_checkpoint``)."""
         return [blk for layer in self.layers for blk in layer.residual_group.blocks]
-
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        """Pad bottom/right to a multiple of the window: reflect as the official code, replicate when too small."""
-        h, w = x.shape[-2:]
-        ph, pw = -h % self._pad_multiple, -w % self._pad_multiple
-        if not (ph or pw):
-            return x
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        return F.pad(x, (0, pw, 0, ph), mode=mode)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Deep features: residual Swin groups on (B, C, H, W), returned in the same layout."""
@@ -279,32 +245,3 @@ class SwinIR(ArchBase):
         for layer in self.layers:
             x = layer(x)
         return self.norm(x).permute(0, 3, 1, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Restore a batch.
-
-        Args:
-            x: (N, in_chans, H, W) in [0, 1], any H and W.
-
-        Returns:
-            (N, in_chans, H * upscale, W * upscale), roughly in [0, 1] (not clamped).
-        """
-        h, w = x.shape[-2:]
-        mean = self.mean.to(x)
-        x = (self._pad(x) - mean) * self.img_range
-        feat = self.conv_first(x)
-        feat = self.conv_after_body(self.forward_features(feat)) + feat
-        if self.upsampler == "pixelshuffle":
-            out = self.conv_last(self.upsample(self.conv_before_upsample(feat)))
-        elif self.upsampler == "pixelshuffledirect":
-            out = self.upsample(feat)
-        elif self.upsampler == "nearest+conv":
-            out = self.conv_before_upsample(feat)
-            out = self.lrelu(self.conv_up1(F.interpolate(out, scale_factor=2, mode="nearest")))
-            if self.upscale == 4:
-                out = self.lrelu(self.conv_up2(F.interpolate(out, scale_factor=2, mode="nearest")))
-            out = self.conv_last(self.lrelu(self.conv_hr(out)))
-        else:
-            out = x + self.conv_last(feat)
-        out = out / self.img_range + mean
-        return out[:, :, : h * self.upscale, : w * self.upscale]
