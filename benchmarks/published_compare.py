@@ -175,7 +175,7 @@ def check(batch) -> dict:
         for a, b in zip(pub_convs, mc_convs):
             a.weight.copy_(b.weight)
             a.bias.copy_(b.bias)
-    lq, gt = batch["lq"][:4], batch["gt"][:4]
+    lq = batch["lq"][:4]
     with torch.no_grad():
         out_p = pub.net_g(lq)
         negs_p = [n(lq) for n in pub.net_g_neg]

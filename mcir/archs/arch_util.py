@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, List
+from typing import Any, List, Sequence
 
 import torch
 from torch import nn
@@ -112,3 +112,25 @@ class Upsample(nn.Sequential):
         super().__init__(*layers)
 
 
+
+
+def register_rgb_mean(module: nn.Module, rgb_mean: Sequence[float], num_in_ch: int, num_out_ch: int) -> None:
+    """Check BasicSR's ``rgb_mean`` (one value, or one per channel) and keep it as the ``mean`` buffer.
+
+    Non-persistent, as BasicSR keeps the mean out of the state dict (checkpoints stay compatible), while a
+    buffer still follows ``.to(device)`` and ``.half()``.
+
+    Args:
+        module: The network (gets ``module.mean``, shaped (1, C, 1, 1)).
+        rgb_mean: The option value.
+        num_in_ch: Input channels.
+        num_out_ch: Output channels.
+    """
+    if len(rgb_mean) not in {1, num_in_ch} or len(rgb_mean) not in {1, num_out_ch}:
+        raise OptionError(
+            f"has {len(rgb_mean)} values; needs 1 or one per channel (num_in_ch={num_in_ch}, num_out_ch={num_out_ch})",
+            key="rgb_mean",
+        )
+    module.register_buffer(
+        "mean", torch.tensor(list(rgb_mean), dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+    )

@@ -7,9 +7,14 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
+from mcir.archs.arch_util import (
+    ArchBase,
+    ResidualBlockNoBN,
+    Upsample,
+    make_layer,
+    register_rgb_mean,
+)
 from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt
-from mcir.archs.arch_util import ArchBase, ResidualBlockNoBN, Upsample, make_layer
-from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
 
 
@@ -44,19 +49,9 @@ class EDSR(ArchBase):
         rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
     ):
         super().__init__()
-        if len(rgb_mean) not in {1, num_in_ch} or len(rgb_mean) not in {1, num_out_ch}:
-            raise OptionError(
-                f"has {len(rgb_mean)} values; needs 1 or one per channel "
-                f"(num_in_ch={num_in_ch}, num_out_ch={num_out_ch})",
-                key="rgb_mean",
-            )
+        register_rgb_mean(self, rgb_mean, num_in_ch, num_out_ch)
         self.upscale = int(upscale)
         self.img_range = float(img_range)
-        # Non-persistent: BasicSR keeps the mean out of the state dict, so checkpoints stay compatible,
-        # while a buffer still follows .to(device) and .half().
-        self.register_buffer(
-            "mean", torch.tensor(list(rgb_mean), dtype=torch.float32).view(1, -1, 1, 1), persistent=False
-        )
 
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.body = make_layer(

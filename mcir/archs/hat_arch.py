@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from mcir.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from mcir.archs.arch_util import Upsample
 from mcir.archs.swin_sr_base import SwinSRBase, check_swin_layout, image_pair
 from mcir.archs.hat_blocks import HAB, OCAB, RHAG, AttenBlocks, overlap_position_index
@@ -63,27 +64,27 @@ class HAT(SwinSRBase):
     def __init__(
         self,
         img_size: Union[int, Sequence[int]] = 64,
-        patch_size: int = 1,
-        in_chans: int = 3,
-        embed_dim: int = 96,
-        depths: Sequence[int] = (6, 6, 6, 6),
-        num_heads: Sequence[int] = (6, 6, 6, 6),
-        window_size: int = 7,
-        compress_ratio: int = 3,
-        squeeze_factor: int = 30,
+        patch_size: PositiveInt = 1,
+        in_chans: PositiveInt = 3,
+        embed_dim: PositiveInt = 96,
+        depths: Sequence[NonNegativeInt] = (6, 6, 6, 6),
+        num_heads: Sequence[PositiveInt] = (6, 6, 6, 6),
+        window_size: PositiveInt = 7,
+        compress_ratio: PositiveInt = 3,
+        squeeze_factor: PositiveInt = 30,
         conv_scale: float = 0.01,
-        overlap_ratio: float = 0.5,
-        mlp_ratio: float = 4.0,
+        overlap_ratio: NonNegativeFloat = 0.5,
+        mlp_ratio: PositiveFloat = 4.0,
         qkv_bias: bool = True,
-        qk_scale: Optional[float] = None,
-        drop_rate: float = 0.0,
-        attn_drop_rate: float = 0.0,
-        drop_path_rate: float = 0.1,
+        qk_scale: Optional[PositiveFloat] = None,
+        drop_rate: Probability = 0.0,
+        attn_drop_rate: Probability = 0.0,
+        drop_path_rate: Probability = 0.1,
         ape: bool = False,
         patch_norm: bool = True,
         use_checkpoint: bool = False,
-        upscale: int = 2,
-        img_range: float = 1.0,
+        upscale: PositiveInt = 2,
+        img_range: PositiveFloat = 1.0,
         upsampler: Optional[str] = "",
         resi_connection: str = "1conv",
     ):

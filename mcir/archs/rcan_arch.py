@@ -7,7 +7,8 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
-from mcir.archs.arch_util import ArchBase, Upsample, make_layer
+from mcir.archs.arch_util import ArchBase, Upsample, make_layer, register_rgb_mean
+from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
 
@@ -103,32 +104,23 @@ class RCAN(ArchBase):
 
     def __init__(
         self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        num_feat: int = 64,
-        num_group: int = 10,
-        num_block: int = 16,
-        squeeze_factor: int = 16,
-        upscale: int = 4,
+        num_in_ch: PositiveInt = 3,
+        num_out_ch: PositiveInt = 3,
+        num_feat: PositiveInt = 64,
+        num_group: NonNegativeInt = 10,
+        num_block: NonNegativeInt = 16,
+        squeeze_factor: PositiveInt = 16,
+        upscale: PositiveInt = 4,
         res_scale: float = 1.0,
-        img_range: float = 255.0,
+        img_range: PositiveFloat = 255.0,
         rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
     ):
         super().__init__()
-        if len(rgb_mean) not in {1, num_in_ch} or len(rgb_mean) not in {1, num_out_ch}:
-            raise OptionError(
-                f"has {len(rgb_mean)} values; needs 1 or one per channel "
-                f"(num_in_ch={num_in_ch}, num_out_ch={num_out_ch})",
-                key="rgb_mean",
-            )
+        register_rgb_mean(self, rgb_mean, num_in_ch, num_out_ch)
         if not 1 <= squeeze_factor <= num_feat:
             raise OptionError(f"must be in [1, num_feat={num_feat}], got {squeeze_factor}", key="squeeze_factor")
         self.upscale = int(upscale)
         self.img_range = float(img_range)
-        # Not in the state dict (BasicSR keeps it out), but follows .to() and .half().
-        self.register_buffer(
-            "mean", torch.tensor(list(rgb_mean), dtype=torch.float32).view(1, -1, 1, 1), persistent=False
-        )
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.body = make_layer(
             ResidualGroup, num_group, num_feat=num_feat, num_block=num_block, squeeze_factor=squeeze_factor,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt
 from mcir.archs.arch_util import ArchBase
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
@@ -206,15 +207,15 @@ class Restormer(ArchBase):
 
     def __init__(
         self,
-        inp_channels: int = 3,
-        out_channels: int = 3,
-        dim: int = 48,
-        num_blocks: Sequence[int] = (4, 6, 6, 8),
-        num_refinement_blocks: int = 4,
-        heads: Sequence[int] = (1, 2, 4, 8),
-        ffn_expansion_factor: float = 2.66,
+        inp_channels: PositiveInt = 3,
+        out_channels: PositiveInt = 3,
+        dim: PositiveInt = 48,
+        num_blocks: Tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt] = (4, 6, 6, 8),
+        num_refinement_blocks: NonNegativeInt = 4,
+        heads: Tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt] = (1, 2, 4, 8),
+        ffn_expansion_factor: PositiveFloat = 2.66,
         bias: bool = False,
-        LayerNorm_type: str = "WithBias",  # noqa: N803 - the official argument name
+        LayerNorm_type: Literal["WithBias", "BiasFree"] = "WithBias",  # noqa: N803 - the official argument name
         dual_pixel_task: bool = False,
     ):
         super().__init__()
