@@ -9,6 +9,7 @@ import typing
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from mcir.errors import OptionError, RegistryError
+from mcir.frozen import thaw
 
 
 def _where(obj: Any) -> str:
@@ -192,7 +193,6 @@ def construct(
     Returns:
         The constructed object.
     """
-    from mcir.options.frozen import thaw
 
     if "type" not in cfg:
         raise OptionError("missing 'type'", file=file, key=key or None)

@@ -15,7 +15,6 @@ cannot hide the next one's.
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import sys
 import time
@@ -23,79 +22,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from mcir.cli.measure import PeakMemory, count_flops, device_name, spec_device, sync
 from mcir.errors import MCIRError, OptionError
 
 #: Default OUTPUT size (H, W) by task: the paper's 1280x720 for super-resolution, 256x256 otherwise.
 SR_SIZE = (720, 1280)
 RESTORATION_SIZE = (256, 256)
-
-
-def count_flops(fn: Callable[[], Any]) -> int:
-    """FLOPs (2 per multiply-add) of the matmuls/convolutions ``fn`` runs, counted by torch's ``FlopCounterMode``.
-
-    Args:
-        fn: Called once with no arguments.
-
-    Returns:
-        The total FLOP count.
-    """
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return int(counter.get_total_flops())
-
-
-def _proc_status_kib(field: str) -> Optional[int]:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class PeakMemory:
-    """Context manager measuring the peak memory increase of its body (``mib`` and ``method`` after exit).
-
-    Args:
-        device: Where the measured work runs.
-    """
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.mib: Optional[float] = None
-        self.method = ""
-        self._base = 0
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-            self.method = "torch.cuda.max_memory_allocated (increase)"
-            return self
-        try:
-            with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-                fh.write("5")  # resets VmHWM to the current resident set
-            self._base = _proc_status_kib("VmRSS") or 0
-            self.method = "CPU peak RSS increase (VmHWM reset via /proc/self/clear_refs)"
-        except OSError:
-            self._base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            self.method = "CPU ru_maxrss increase (lower bound: earlier peaks are not reset)"
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.mib = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
-        elif self.method.startswith("CPU peak RSS"):
-            self.mib = max(0, (_proc_status_kib("VmHWM") or 0) - self._base) / 1024
-        else:
-            self.mib = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - self._base) / 1024
 
 
 def arch_section(arch: str, sets: Sequence[str], scale: Optional[int] = None) -> Dict[str, Any]:
@@ -179,10 +112,10 @@ def profile_network(
         forward()
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         forward()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     return {
         "params": sum(p.numel() for p in net.parameters()),
@@ -194,17 +127,6 @@ def profile_network(
         "memory_method": mem.method,
         "latency_ms": statistics.median(times) * 1000,
     }
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _network_from_spec(spec: Dict[str, Any]) -> Tuple[nn.Module, Dict[str, Any], str, Optional[Dict[str, Any]]]:
@@ -240,25 +162,10 @@ def profile_network_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
     net, cfg, label, opt = _network_from_spec(spec)
     repeats, warmup = int(spec.get("repeats", 10)), int(spec.get("warmup", 2))
     result = {"label": label, "arch": cfg["type"], "model_type": (opt or {}).get("model_type"),
-              "device": _device_name(device), "repeats": repeats, "warmup": warmup}
+              "device": device_name(device), "repeats": repeats, "warmup": warmup}
     in_ch = network_input_channels(net, cfg.get("num_in_ch"))
     result.update(profile_network(net, in_ch, spec.get("size"), device, repeats, warmup))
     return result
-
-
-def spec_device(spec: Dict[str, Any]) -> torch.device:
-    """The spec's ``device`` (default cpu), checked.
-
-    Args:
-        spec: A profiling spec.
-
-    Returns:
-        The device.
-    """
-    device = torch.device(spec.get("device", "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError("CUDA is not available; use --device cpu", key="--device")
-    return device
 
 
 def run_part(spec: Dict[str, Any]) -> Dict[str, Any]:

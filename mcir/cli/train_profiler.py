@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 
 import torch
 
-from mcir.cli.profiler import PeakMemory, count_flops, spec_device
+from mcir.cli.measure import PeakMemory, count_flops, spec_device
 from mcir.errors import CheckpointError, OptionError
 from mcir.options import FrozenMap, thaw
 

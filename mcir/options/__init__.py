@@ -6,7 +6,7 @@ Layout: ``yaml_io`` (reading), ``inherit`` (``_base_``), ``overrides`` (``--set`
 ``loader`` (all of it in order).
 """
 
-from mcir.options.frozen import FrozenMap, freeze, replace_keys, thaw
+from mcir.frozen import FrozenMap, freeze, replace_keys, thaw
 from mcir.options.loader import dataset_sections, dump_options, load_options, option_file
 from mcir.options.overrides import apply_overrides
 from mcir.options.validate import build_checked

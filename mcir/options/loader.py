@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from mcir.errors import OptionError
 from mcir.options.foreign import translate_for_loading
-from mcir.options.frozen import FrozenMap, thaw
+from mcir.frozen import FrozenMap, thaw
 from mcir.options.inherit import load_with_bases
 from mcir.options.overrides import apply_overrides
 from mcir.options.validate import validate

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from mcir.archs.edsr_arch import EDSR
-from mcir.cli.profiler import PeakMemory, count_flops, io_sizes, profile_model, profile_network, run_part
+from mcir.cli.measure import PeakMemory, count_flops
+from mcir.cli.profiler import io_sizes, profile_model, profile_network, run_part
 from mcir.errors import OptionError
 
 REPO = Path(__file__).resolve().parents[2]
