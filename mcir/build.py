@@ -231,8 +231,17 @@ def build_progressive_loader(opt: Section, train_loader: DataLoader, net: nn.Mod
     return build_progressive(opt, train_key, train_loader, net)
 
 
-def build_test_loaders(opt: Section) -> Dict[str, DataLoader]:
-    """One loader per ``datasets.test*`` / ``val*`` section, by set name (names must differ)."""
+def build_test_loaders(opt: Section, rank: int = 0, world_size: int = 1) -> Dict[str, DataLoader]:
+    """One loader per ``datasets.test*`` / ``val*`` section, by set name (names must differ).
+
+    Args:
+        opt: Validated test options.
+        rank: This process's rank: it reads images ``rank, rank + world_size, ...`` of each set.
+        world_size: Number of processes sharing each set.
+
+    Returns:
+        ``{set name: loader}`` in option order.
+    """
     file = opt.get("opt_path")
     keys = dataset_sections(opt, "test") + dataset_sections(opt, "val")
     if not keys:
@@ -244,7 +253,8 @@ def build_test_loaders(opt: Section) -> Dict[str, DataLoader]:
         if name in loaders:
             raise OptionError(f"two test sets are named '{name}'; give each a different name", file,
                               f"datasets.{key}.name")
-        loaders[name] = build_loader(cfg, f"datasets.{key}", "test", opt["scale"])[1]
+        loaders[name] = build_loader(cfg, f"datasets.{key}", "test", opt["scale"], num_replicas=world_size,
+                                     rank=rank)[1]
     return loaders
 
 
