@@ -8,7 +8,7 @@ The only place where option sections become objects. Every section was checked b
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from mcir.archs.grad_checkpoint import enable_grad_checkpoint
 from mcir.core.averaged_model import AveragedModel
 from mcir.core.checkpoint_io import load_network_weights, torch_load, unwrap_state_dict
+from mcir.core.compile import CompiledModule
 from mcir.core.optim_step import OptimStep, check_amp
 from mcir.data import build_loader
 from mcir.data.progressive import ProgressiveLoader, build_progressive
@@ -261,6 +262,14 @@ def build_test_loaders(opt: Section, rank: int = 0, world_size: int = 1) -> Dict
 def build_evaluator(val: Section) -> Evaluator:
     """The evaluator of the ``val`` section's metrics."""
     return Evaluator(val["metrics"], num_save_img=val["num_save_img"], pbar=val["pbar"])
+
+
+def eval_wrapper(val: Section) -> Optional[Callable[[nn.Module], nn.Module]]:
+    """What evaluation runs instead of a network: with ``val.compile`` a compiled module sharing its weights
+    (plain on failure, with a warning); None without it."""
+    if not val["compile"]:
+        return None
+    return lambda net: CompiledModule(net, "the evaluation network")
 
 
 def infer_options(val: Section) -> Dict[str, Any]:
