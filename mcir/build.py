@@ -104,7 +104,15 @@ def build_model(opt: Section, net_g: nn.Module) -> RestorationModel:
             return model_cls(net_g, **losses)
         spn = construct(LOSS_REGISTRY, train["neg_opt"], "train.neg_opt", file)
     negatives = build_negatives(net_g, opt["network_g"], train["negatives"], opt["path"], opt["manual_seed"], file)
+    if train["compile"]:  # the negatives' forwards and the SPN VGG too (benchmarks/README.md: it pays)
+        negatives.compile_forwards(_compiler("a negative network"))
+        spn.compile_vgg(_compiler("the SPN VGG"))
     return model_cls(net_g, negatives=negatives, spn=spn, neg_ratio=train.get("neg_ratio"), **losses)
+
+
+def _compiler(what: str) -> Callable[[nn.Module], nn.Module]:
+    """``torch.compile`` behind :class:`CompiledModule` (plain names, fallback with a warning)."""
+    return lambda net: CompiledModule(net, what)
 
 
 def build_negatives(
@@ -176,7 +184,8 @@ def build_train_step(model: RestorationModel, train: Section, device: torch.devi
     ema = AveragedModel(model.net_g, decay=train["ema_decay"]) if train["ema_decay"] > 0 else None
     g = train["guard"]
     guard = StepGuard(g["action"], g["explode_factor"], g["patience"], g["snapshot_freq"])
-    return TrainStep(model, optim, device, scheduler, ema, guard, channels_last=train["channels_last"])
+    return TrainStep(model, optim, device, scheduler, ema, guard, channels_last=train["channels_last"],
+                     compile_net=_compiler("the target network") if train["compile"] else None)
 
 
 def build_training(opt: Section, device: torch.device) -> TrainStep:
@@ -267,9 +276,7 @@ def build_evaluator(val: Section) -> Evaluator:
 def eval_wrapper(val: Section) -> Optional[Callable[[nn.Module], nn.Module]]:
     """What evaluation runs instead of a network: with ``val.compile`` a compiled module sharing its weights
     (plain on failure, with a warning); None without it."""
-    if not val["compile"]:
-        return None
-    return lambda net: CompiledModule(net, "the evaluation network")
+    return _compiler("the evaluation network") if val["compile"] else None
 
 
 def infer_options(val: Section) -> Dict[str, Any]:

@@ -150,7 +150,7 @@ def _close_logs(logger: Any, tb: Any) -> None:
 def _trainer(opt: Mapping[str, Any], step: Any, train_loader: Any, val_loaders: Any, run: Any, logger: Any,
              tb: Any, ctx: Any, progressive: Any = None) -> Any:
     """The training loop of these options."""
-    from mcir.build import build_evaluator, infer_options
+    from mcir.build import build_evaluator, eval_wrapper, infer_options
     from mcir.engine.checkpointer import Checkpointer
     from mcir.engine.trainer import Schedule, Trainer
 
@@ -176,6 +176,7 @@ def _trainer(opt: Mapping[str, Any], step: Any, train_loader: Any, val_loaders: 
         num_tb_img=val["num_tb_img"],
         sample_dir=str(run.visualization),
         progressive=progressive,
+        eval_wrap=eval_wrapper(val),
     )
 
 

@@ -8,9 +8,10 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from mcir.core.dist import gather_to_main, get_rank, get_world_size, is_main_process, mean_across_ranks
@@ -80,6 +81,8 @@ class Trainer:
             and to ``sample_dir`` (0: none).
         sample_dir: Folder of those images (``visualization/``): ``<set>/<iter>/<stem>_<iter>.png``.
         progressive: Per-phase patch and batch sizes (:mod:`mcir.data.progressive`); None: ``train_loader``'s.
+        eval_wrap: Turns the evaluation network into what validation runs (``val.compile``: a compiled module
+            sharing its weights, made once per network); None: the network itself.
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class Trainer:
         num_tb_img: int = 0,
         sample_dir: Optional[str] = None,
         progressive: Optional[ProgressiveLoader] = None,
+        eval_wrap: Optional[Callable[[nn.Module], nn.Module]] = None,
     ):
         self.step = step
         self.train_loader = train_loader
@@ -113,6 +117,8 @@ class Trainer:
         self.num_tb_img = max(int(num_tb_img), 0)
         self.sample_dir = sample_dir
         self.progressive = progressive
+        self.eval_wrap = eval_wrap
+        self._eval_nets: Dict[int, Tuple[nn.Module, nn.Module]] = {}  # id(network) -> (network, wrapped)
         self.state = LoopState()
         self.history: Dict[str, Dict[str, float]] = {}
         self.best: Dict[str, Dict[str, Any]] = {}
@@ -311,6 +317,10 @@ class Trainer:
         """Validation inference: the evaluation network (EMA or target) with the tiling/ensemble options."""
         opts = dict(self.infer_options)
         net = self.step.eval_network(opts.pop("use_ema", True))
+        if self.eval_wrap is not None:
+            if id(net) not in self._eval_nets:
+                self._eval_nets[id(net)] = (net, self.eval_wrap(net))
+            net = self._eval_nets[id(net)][1]
         return lambda x: infer(net, x, device=self.step.device, **opts)
 
     def _sample_writer(self, dataset: str, it: int, saved_by_evaluator: bool) -> Optional[OutputHook]:
