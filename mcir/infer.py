@@ -78,10 +78,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from tqdm import tqdm
 
     from mcir.cli.file_restore import find_inputs
-    from mcir.restorer import Restorer, select_device
+    from mcir.restorer import Restorer, resolve_device
 
     find_inputs(Path(args.input), Path(args.output), args.recursive, args.suffix)  # bad paths fail before loading
-    device = select_device(args.device, "--device")
+    device = resolve_device(args.device, "--device")
     net, cfg = network_from_args(args)
     restorer = Restorer.from_network(net, tile=args.tile, tile_overlap=args.tile_overlap,
                                      self_ensemble=args.self_ensemble, device=device, in_channels=cfg.get("num_in_ch"))

@@ -22,7 +22,7 @@ API_NAMES: Mapping[str, str] = {"arch": "arch", "weights": "weights", "scale": "
 _INT_TYPES = (np.uint8, np.uint16)
 
 
-def select_device(device: Union[str, torch.device], key: str = "device") -> torch.device:
+def resolve_device(device: Union[str, torch.device], key: str = "device") -> torch.device:
     """``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda``, ``cuda:1`` or a ``torch.device``."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -31,7 +31,8 @@ def select_device(device: Union[str, torch.device], key: str = "device") -> torc
     except (RuntimeError, TypeError) as exc:
         raise OptionError(f"not a device: {device!r} (use auto, cpu or cuda)", key=key) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError(f"CUDA is not available; use {'--' if key.startswith('--') else ''}device cpu", key=key)
+        use = "--device cpu" if key.startswith("--") else "device='cpu'"
+        raise OptionError(f"CUDA is not available; use {use}", key=key)
     return dev
 
 
@@ -136,7 +137,7 @@ class Restorer:
                  tile: Optional[int] = None, tile_overlap: int = 32, self_ensemble: bool = False,
                  device: Union[str, torch.device] = "auto", arch_options: Optional[Mapping[str, Any]] = None,
                  param_key: Optional[str] = None, compile: bool = False):
-        dev = select_device(device)
+        dev = resolve_device(device)
         net, cfg = network_from_arch(arch, weights, scale, arch_options, param_key)
         self._setup(net, cfg.get("num_in_ch"), tile, tile_overlap, self_ensemble, dev, compile)
 
@@ -158,7 +159,7 @@ class Restorer:
         Returns:
             The restorer.
         """
-        dev = select_device(device)
+        dev = resolve_device(device)
         net, cfg, opt = network_from_options(path, weights, overrides, param_key)
         val = opt["val"]
         pick = {k: val[k] if v == "options" else v for k, v in (("tile", tile), ("tile_overlap", tile_overlap),
@@ -175,7 +176,7 @@ class Restorer:
         """A restorer around a network you built (moved to ``device``; ``upscale`` / ``size_multiple`` are read
         from it; ``in_channels`` defaults to its first convolution's)."""
         restorer = cls.__new__(cls)
-        restorer._setup(network, in_channels, tile, tile_overlap, self_ensemble, select_device(device), compile)
+        restorer._setup(network, in_channels, tile, tile_overlap, self_ensemble, resolve_device(device), compile)
         return restorer
 
     def _setup(self, net: nn.Module, in_ch: Optional[int], tile: Optional[int], tile_overlap: int,
