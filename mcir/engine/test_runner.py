@@ -43,7 +43,7 @@ def run_tests(
         save_img: Save the restored images.
         suffix: Appended to saved image names.
         nested: Several rows (the ``models`` option): results are ``{row: {set: ...}}`` in the files too.
-        log: Receives progress lines and the table (rank 0 only in a distributed run).
+        log: Receives progress lines (on every rank: pass a quiet one to ranks other than 0) and the table.
         prepare: Turns each network into what runs (``val.compile``: a compiled module), or None.
 
     Returns:
@@ -52,7 +52,6 @@ def run_tests(
         and is the only one that writes files; its results equal one process's.
     """
     main = is_main_process()
-    log = log if main else _quiet
     opts = dict(infer_options or {})
     results: Results = {}
     for row, net in networks.items():
@@ -78,6 +77,3 @@ def run_tests(
         log(f"results written to {results_root}")
     return results
 
-
-def _quiet(_: str) -> None:
-    """The log of ranks other than 0."""
