@@ -76,11 +76,12 @@ def test_launcher_none_refuses_a_multi_process_start():
         mdist.init_dist("none", 0, environ={"WORLD_SIZE": "2"})
 
 
-def test_only_train_accepts_launchers():
-    assert train_parser().parse_args(["-opt", "x.yml", "--launcher", "pytorch"]).launcher == "pytorch"
-    assert train_parser().parse_args(["-opt", "x.yml", "--launcher", "slurm"]).launcher == "slurm"
-    with pytest.raises(SystemExit):
-        eval_parser().parse_args(["-opt", "x.yml", "--launcher", "pytorch"])
+def test_train_and_test_accept_launchers():
+    for parser in (train_parser, eval_parser):
+        assert parser().parse_args(["-opt", "x.yml", "--launcher", "pytorch"]).launcher == "pytorch"
+        assert parser().parse_args(["-opt", "x.yml", "--launcher", "slurm"]).launcher == "slurm"
+        with pytest.raises(SystemExit):
+            parser().parse_args(["-opt", "x.yml", "--launcher", "mpi"])
 
 
 def test_collectives_are_identities_in_one_process():
