@@ -8,7 +8,7 @@ The only place where option sections become objects. Every section was checked b
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from mcir.archs.grad_checkpoint import enable_grad_checkpoint
 from mcir.core.averaged_model import AveragedModel
 from mcir.core.checkpoint_io import load_network_weights, torch_load, unwrap_state_dict
+from mcir.core.compile import CompiledModule
 from mcir.core.optim_step import OptimStep, check_amp
 from mcir.data import build_loader
 from mcir.data.progressive import ProgressiveLoader, build_progressive
@@ -102,7 +103,15 @@ def build_model(opt: Section, net_g: nn.Module) -> RestorationModel:
             return model_cls(net_g, **losses)
         spn = construct(LOSS_REGISTRY, train["neg_opt"], "train.neg_opt", file)
     negatives = build_negatives(net_g, opt["network_g"], train["negatives"], opt["path"], opt["manual_seed"], file)
+    if train["compile"]:  # the negatives' forwards and the SPN VGG too (benchmarks/README.md: it pays)
+        negatives.compile_forwards(_compiler("a negative network"))
+        spn.compile_vgg(_compiler("the SPN VGG"))
     return model_cls(net_g, negatives=negatives, spn=spn, neg_ratio=train.get("neg_ratio"), **losses)
+
+
+def _compiler(what: str) -> Callable[[nn.Module], nn.Module]:
+    """``torch.compile`` behind :class:`CompiledModule` (plain names, fallback with a warning)."""
+    return lambda net: CompiledModule(net, what)
 
 
 def build_negatives(
@@ -174,7 +183,8 @@ def build_train_step(model: RestorationModel, train: Section, device: torch.devi
     ema = AveragedModel(model.net_g, decay=train["ema_decay"]) if train["ema_decay"] > 0 else None
     g = train["guard"]
     guard = StepGuard(g["action"], g["explode_factor"], g["patience"], g["snapshot_freq"])
-    return TrainStep(model, optim, device, scheduler, ema, guard, channels_last=train["channels_last"])
+    return TrainStep(model, optim, device, scheduler, ema, guard, channels_last=train["channels_last"],
+                     compile_net=_compiler("the target network") if train["compile"] else None)
 
 
 def build_training(opt: Section, device: torch.device) -> TrainStep:
@@ -230,8 +240,17 @@ def build_progressive_loader(opt: Section, train_loader: DataLoader, net: nn.Mod
     return build_progressive(opt, train_key, train_loader, net)
 
 
-def build_test_loaders(opt: Section) -> Dict[str, DataLoader]:
-    """One loader per ``datasets.test*`` / ``val*`` section, by set name (names must differ)."""
+def build_test_loaders(opt: Section, rank: int = 0, world_size: int = 1) -> Dict[str, DataLoader]:
+    """One loader per ``datasets.test*`` / ``val*`` section, by set name (names must differ).
+
+    Args:
+        opt: Validated test options.
+        rank: This process's rank: it reads images ``rank, rank + world_size, ...`` of each set.
+        world_size: Number of processes sharing each set.
+
+    Returns:
+        ``{set name: loader}`` in option order.
+    """
     file = opt.get("opt_path")
     keys = dataset_sections(opt, "test") + dataset_sections(opt, "val")
     if not keys:
@@ -243,13 +262,20 @@ def build_test_loaders(opt: Section) -> Dict[str, DataLoader]:
         if name in loaders:
             raise OptionError(f"two test sets are named '{name}'; give each a different name", file,
                               f"datasets.{key}.name")
-        loaders[name] = build_loader(cfg, f"datasets.{key}", "test", opt["scale"])[1]
+        loaders[name] = build_loader(cfg, f"datasets.{key}", "test", opt["scale"], num_replicas=world_size,
+                                     rank=rank)[1]
     return loaders
 
 
 def build_evaluator(val: Section) -> Evaluator:
     """The evaluator of the ``val`` section's metrics."""
     return Evaluator(val["metrics"], num_save_img=val["num_save_img"], pbar=val["pbar"])
+
+
+def eval_wrapper(val: Section) -> Optional[Callable[[nn.Module], nn.Module]]:
+    """What evaluation runs instead of a network: with ``val.compile`` a compiled module sharing its weights
+    (plain on failure, with a warning); None without it."""
+    return _compiler("the evaluation network") if val["compile"] else None
 
 
 def infer_options(val: Section) -> Dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -12,7 +11,6 @@ if __package__ in (None, ""):  # run as a script: import mcir from this checkout
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from mcir.cli import OneLineParser, non_negative_int, positive_int, run_main  # noqa: E402
-from mcir.errors import DataError, OptionError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,35 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _device(name: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise OptionError("CUDA is not available; use --device cpu", key="--device")
-    return torch.device(name)
-
-
-def _arch_section(args: argparse.Namespace) -> Dict[str, Any]:
-    """``network_g`` from ``--arch``, ``--scale`` and ``--set k=v``, validated like an option file's."""
-    from mcir.components import load_components
-    from mcir.options import apply_overrides
-    from mcir.options.spec import Typed
-    from mcir.options.validate import validate_typed
-    from mcir.registry import ARCH_REGISTRY
-
-    load_components()
-    cfg: Dict[str, Any] = apply_overrides({"type": args.arch}, args.set)
-    cfg["type"] = args.arch
-    if args.scale is not None:
-        if "upscale" in ARCH_REGISTRY.option_params(args.arch):
-            if "upscale" in cfg and cfg["upscale"] != args.scale:
-                raise OptionError(f"--scale {args.scale} contradicts --set upscale={cfg['upscale']}", key="--scale")
-            cfg["upscale"] = args.scale
-        elif args.scale != 1:
-            raise OptionError(f"'{args.arch}' has no 'upscale' argument; it only works at scale 1", key="--scale")
-    return validate_typed(Typed(registry=lambda: ARCH_REGISTRY), cfg, "--arch", None)
+#: Argument names used in error messages.
+CLI_NAMES = {"arch": "--arch", "weights": "--weights", "scale": "--scale", "arch_options": "--set"}
 
 
 def network_from_args(args: argparse.Namespace) -> Tuple[Any, Mapping[str, Any]]:
@@ -84,36 +55,19 @@ def network_from_args(args: argparse.Namespace) -> Tuple[Any, Mapping[str, Any]]
     Returns:
         ``(network, network_g section)``.
     """
-    from mcir.build import build_network
+    from mcir.restorer import network_from_arch, network_from_options
 
     if args.opt:
-        from mcir.options import load_options
+        net, cfg, _ = network_from_options(args.opt, args.weights, args.set, args.param_key, args.scale, CLI_NAMES)
+        return net, cfg
+    from mcir.options import apply_overrides
 
-        # --weights / --param_key go through the options like any override: the loaded options stay as loaded.
-        extra = [f"path.pretrain_network_g={json.dumps(args.weights)}"] if args.weights else []
-        extra += [f"path.param_key_g={json.dumps(args.param_key)}"] if args.param_key else []
-        opt = load_options(args.opt, [*args.set, *extra], is_train=False)
-        if args.scale is not None and args.scale != opt["scale"]:
-            raise OptionError(f"--scale {args.scale} contradicts the option file's scale {opt['scale']}", key="--scale")
-        path = opt["path"]
-        _require_weights(opt["network_g"], path["pretrain_network_g"], args.opt, "path.pretrain_network_g")
-        return build_network(opt["network_g"], path, args.opt), opt["network_g"]
-    cfg = _arch_section(args)
-    _require_weights(cfg, args.weights, None, "--weights")
-    weights = {"pretrain_network_g": args.weights, "param_key_g": args.param_key or "params_ema"}
-    return build_network(cfg, weights if args.weights else None, "--arch"), cfg
-
-
-def _require_weights(cfg: Mapping[str, Any], weights: Optional[str], file: Optional[str], key: str) -> None:
-    from mcir.registry import ARCH_REGISTRY
-
-    trainable = getattr(ARCH_REGISTRY.get(cfg["type"]), "requires_training", True)
-    if trainable and not weights:
-        raise OptionError(f"'{cfg['type']}' needs trained weights (random weights restore nothing)", file, key)
+    return network_from_arch(args.arch, args.weights, args.scale, apply_overrides({}, args.set), args.param_key,
+                             CLI_NAMES)
 
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
-    """Restore every input of ``args`` and write the results.
+    """Restore every input of ``args`` and write the results (:meth:`mcir.Restorer.restore_folder`).
 
     Args:
         args: Parsed command-line arguments.
@@ -121,53 +75,22 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     Returns:
         ``{"written": [paths], "skipped": [paths]}``.
     """
-    import torch
     from tqdm import tqdm
 
-    from mcir.cli.file_restore import find_inputs, has_alpha, network_input_channels, restore_array
-    from mcir.core.inference import check_tile_args, infer
-    from mcir.utils.img_util import imread, imwrite
+    from mcir.cli.file_restore import find_inputs
+    from mcir.restorer import Restorer, resolve_device
 
-    input_path, output_dir = Path(args.input), Path(args.output)
-    single = input_path.is_file()
-    jobs, skipped = find_inputs(input_path, output_dir, args.recursive, args.suffix)
-    device = _device(args.device)
+    find_inputs(Path(args.input), Path(args.output), args.recursive, args.suffix)  # bad paths fail before loading
+    device = resolve_device(args.device, "--device")
     net, cfg = network_from_args(args)
-    net.to(device)
-    if args.tile is not None:
-        check_tile_args(args.tile, args.tile_overlap, int(getattr(net, "size_multiple", 1)))
-    in_ch = network_input_channels(net, cfg.get("num_in_ch"))
-    for path in skipped:
-        print(f"warning: skipped {path}: not an image file (extensions: png, jpg, jpeg, bmp, tif, tiff, webp)",
-              file=sys.stderr)
-    if not jobs:
-        hint = "" if args.recursive else " (use --recursive for sub-folders)"
-        raise DataError(f"{input_path}: no images found{hint}")
-
-    def restore(x: torch.Tensor) -> torch.Tensor:
-        return infer(net, x, tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble,
-                     device=device)
-
-    written: List[str] = []
-    bar = tqdm(jobs, unit="img", disable=None, dynamic_ncols=True)
-    for job in bar:
-        bar.set_postfix_str(job.src.name, refresh=False)
-        try:
-            img = imread(job.src)
-        except DataError as exc:
-            if single:
-                raise DataError(f"{job.src}: not an image (cannot decode it)") from exc
-            tqdm.write(f"warning: skipped {job.src}: cannot decode it as an image", file=sys.stderr)
-            skipped.append(job.src)
-            continue
-        if has_alpha(job.src):
-            tqdm.write(f"warning: {job.src}: alpha channel dropped", file=sys.stderr)
-        imwrite(restore_array(restore, img, in_ch, device), job.dst)
-        written.append(str(job.dst))
-    if not written:
-        raise DataError(f"{input_path}: none of the {len(jobs)} image files could be decoded")
-    print(f"restored {len(written)} image(s) into {output_dir}" + (f", skipped {len(skipped)}" if skipped else ""))
-    return {"written": written, "skipped": [str(p) for p in skipped]}
+    restorer = Restorer.from_network(net, tile=args.tile, tile_overlap=args.tile_overlap,
+                                     self_ensemble=args.self_ensemble, device=device, in_channels=cfg.get("num_in_ch"))
+    done = restorer.restore_folder(args.input, args.output, args.recursive, args.suffix, progress=True,
+                                   on_warning=lambda msg: tqdm.write(f"warning: {msg}", file=sys.stderr))
+    skipped = done["skipped"]
+    print(f"restored {len(done['written'])} image(s) into {args.output}"
+          + (f", skipped {len(skipped)}" if skipped else ""))
+    return done
 
 
 def main(argv: Optional[List[str]] = None) -> int:

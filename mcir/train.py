@@ -150,9 +150,10 @@ def _close_logs(logger: Any, tb: Any) -> None:
 def _trainer(opt: Mapping[str, Any], step: Any, train_loader: Any, val_loaders: Any, run: Any, logger: Any,
              tb: Any, ctx: Any, progressive: Any = None) -> Any:
     """The training loop of these options."""
-    from mcir.build import build_evaluator, infer_options
+    from mcir.build import build_evaluator, eval_wrapper, infer_options
     from mcir.engine.checkpointer import Checkpointer
     from mcir.engine.trainer import Schedule, Trainer
+    from mcir.engine.validation import Validation
 
     val, log_cfg = opt["val"], opt["logger"]
     return Trainer(
@@ -168,13 +169,16 @@ def _trainer(opt: Mapping[str, Any], step: Any, train_loader: Any, val_loaders: 
         checkpointer=Checkpointer(str(run.models), str(run.training_states), log_cfg["keep_last"]),
         logger=logger,
         tb=tb,
-        val_loaders=val_loaders,
-        evaluator=build_evaluator(val),
-        infer_options={"use_ema": val["use_ema"], **infer_options(val)},
-        save_img_dir=str(run.visualization) if val["save_img"] else None,
+        validation=Validation(
+            build_evaluator(val),
+            val_loaders,
+            infer_options={"use_ema": val["use_ema"], **infer_options(val)},
+            save_img_dir=str(run.visualization) if val["save_img"] else None,
+            num_tb_img=val["num_tb_img"],
+            sample_dir=str(run.visualization),
+            eval_wrap=eval_wrapper(val),
+        ) if val_loaders else None,
         progress=log_cfg["pbar"] and sys.stderr.isatty() and ctx.is_main,
-        num_tb_img=val["num_tb_img"],
-        sample_dir=str(run.visualization),
         progressive=progressive,
     )
 

@@ -174,3 +174,41 @@ def test_bad_model_entries_are_one_line(tmp_path, capsys, extra, expected):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0]
     assert not (tmp_path / "res").exists()
+
+
+def _test_rank(rank: int, args: list, out: str) -> None:
+    """One process of a 2-process test.py run; rank 1 must neither log nor write the result files."""
+    import contextlib
+
+    from mcir.engine import test_runner
+
+    if rank != 0:
+        def refuse(*_a, **_k):
+            raise AssertionError("rank 1 wrote the result files")
+
+        test_runner.write_results = refuse
+    with open(Path(out) / f"rank{rank}.log", "w") as log, contextlib.redirect_stdout(log):
+        assert run_test_cli(args + ["--launcher", "pytorch"]) == 0
+
+
+def test_two_processes_write_what_one_process_writes(spawn_ranks, tmp_path):
+    # two test sets (Avg. column), images saved by both ranks
+    again = [f"datasets.test_2.{k}={v}" for k, v in (("name", "Set5_again"), ("dataroot_gt", REPO / "datasets/Set5/HR"),
+             ("dataroot_lq", REPO / "datasets/Set5/LR_bicubic/X4"), ("filename_tmpl", "'{}x4'"))]
+    extra = [*again, "val.save_img=true", "val.suffix=x4"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_test_cli(_args(one, *extra)) == 0
+    spawn_ranks(_test_rank, 2, _args(two, *extra), str(tmp_path))
+    for name in ("metrics.json", "metrics.csv", "metrics.md"):
+        assert (two / "res" / name).read_bytes() == (one / "res" / name).read_bytes(), name
+    res = json.loads((two / "res" / "metrics.json").read_text())
+    assert list(res) == ["Set5", "Set5_again"]
+    assert list(res["Set5"]["images"]) == ["baby", "bird", "butterfly", "head", "woman"]
+    assert round(res["Set5"]["average"]["psnr"], 4) == 28.4305
+    saved = sorted(p.relative_to(two / "res") for p in (two / "res" / "visualization").rglob("*.png"))
+    assert len(saved) == 10 and saved == sorted(p.relative_to(one / "res")
+                                                for p in (one / "res" / "visualization").rglob("*.png"))
+    for rel in saved:
+        assert (two / "res" / rel).read_bytes() == (one / "res" / rel).read_bytes()
+    assert "| Bicubic_x4 |" in (tmp_path / "rank0.log").read_text()
+    assert (tmp_path / "rank1.log").read_text() == ""

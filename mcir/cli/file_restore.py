@@ -101,20 +101,37 @@ def restore_array(
     Returns:
         The restored HxWxC image (same C as the input): uint8 for uint8 input, uint16 otherwise.
     """
-    channels = img.shape[2]
-    if net_in_ch not in (1, 3) or channels not in (1, 3):
-        raise DataError(f"cannot feed a {channels}-channel image to a network with {net_in_ch} input channels")
     x = img2tensor(img, bgr2rgb=True, float32=True)[None].to(device)
-    if channels == net_in_ch:
-        out = restore(x)
-    elif channels == 1:
-        out = restore(x.expand(-1, 3, -1, -1).contiguous())
-        weights = torch.tensor(_LUMA_RGB, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
-        out = (out * weights).sum(1, keepdim=True)
-    else:
-        out = restore(x.transpose(0, 1).contiguous()).transpose(0, 1)
+    out = restore_channels(restore, x, net_in_ch)
     out_type = np.uint8 if img.dtype == np.uint8 else np.uint16
     return tensor2img(out[0].float().cpu(), rgb2bgr=True, out_type=out_type)
+
+
+def restore_channels(restore: RestoreFn, x: torch.Tensor, net_in_ch: int) -> torch.Tensor:
+    """Restore an RGB or gray batch with a 1- or 3-channel network, keeping the batch's channel count.
+
+    A gray batch given to a 3-channel network is replicated to 3 channels and the result converted back
+    to gray (BT.601 luma); a colour batch given to a 1-channel network is restored channel by channel.
+
+    Args:
+        restore: Maps an (N, C, H, W) float batch in [0, 1] to the restored batch.
+        x: (N, 1 or 3, H, W) float batch in [0, 1] (RGB order), on the network's device.
+        net_in_ch: Input channels the network takes (1 or 3).
+
+    Returns:
+        The restored batch (not clamped) with ``x``'s channel count.
+    """
+    n, channels = x.shape[:2]
+    if net_in_ch not in (1, 3) or channels not in (1, 3):
+        raise DataError(f"cannot feed a {channels}-channel image to a network with {net_in_ch} input channels")
+    if channels == net_in_ch:
+        return restore(x)
+    if channels == 1:
+        out = restore(x.expand(-1, 3, -1, -1).contiguous())
+        weights = torch.tensor(_LUMA_RGB, dtype=out.dtype, device=out.device).view(1, 3, 1, 1)
+        return (out * weights).sum(1, keepdim=True)
+    out = restore(x.reshape(n * 3, 1, *x.shape[2:]))
+    return out.reshape(n, 3, *out.shape[2:])
 
 
 def network_input_channels(net: nn.Module, declared: Optional[int] = None) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from mcir.core.dist import all_reduce_sum, gather_to_main, get_world_size, is_main_process
+from mcir.core.dist import gather_to_main, get_world_size, is_main_process, run_on_main
 from mcir.metrics.metric_set import MetricSet
 from mcir.utils.img_util import batch2uint8_imgs, imwrite
 
@@ -88,8 +88,10 @@ class Evaluator:
             on_output: Called with ``(index, stem, output)`` for every restored image, in loader order.
 
         Returns:
-            ``{"average": {metric: value}, "images": {stem: {metric: value}}}``; in distributed runs
-            ``images`` holds this rank's images only (the average covers every rank's).
+            ``{"average": {metric: value}, "images": {stem: {metric: value}}}``. In distributed runs rank 0's
+            ``images`` holds every rank's images in dataset order and the other ranks' their own; the average
+            is computed on rank 0 from those values in that order (so it equals one process's to the last
+            bit) and handed to every rank.
         """
         main = is_main_process()
         # Position of each image in the whole set, so num_save_img picks the same images on any world size.
@@ -105,6 +107,7 @@ class Evaluator:
         use_pool: Optional[bool] = None if self.overlap else False
         pending: Deque[Future] = deque()
         scored: List[Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]] = []
+        order: List[List[Tuple[int, str]]] = []  # (position in the set, stem) of each scored batch's images
         index = 0
         try:
             for batch in batches:
@@ -117,6 +120,7 @@ class Evaluator:
                     for i, stem in enumerate(stems):
                         on_output(index + i, stem, output[i])
                 batch_positions = [next(positions, -1) for _ in stems]
+                order.append(list(zip(batch_positions, stems)))
                 save = self._save_targets(batch_positions, stems, save_dir, suffix)
                 index += len(stems)
                 job = (output, batch.get("gt"), stems, save, main)
@@ -139,38 +143,41 @@ class Evaluator:
                 pool.shutdown(wait=True, cancel_futures=True)
             if prefetcher is not None:
                 prefetcher.close()
-        return self._aggregate(scored, save_dir)
+        return self._aggregate(scored, order, save_dir)
 
     def _aggregate(
-        self, scored: List[Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]], save_dir: Optional[str]
+        self,
+        scored: List[Tuple[Dict[str, Dict[str, float]], List[Tuple[Path, np.ndarray]]]],
+        order: List[List[Tuple[int, str]]],
+        save_dir: Optional[str],
     ) -> Dict[str, Any]:
-        """Per-image values of every batch, the averages over all ranks, and rank 0 writing other ranks' images.
+        """Per-image values of every rank in the set's order, their averages, and rank 0 writing others' images.
 
         Args:
             scored: ``(per-image values, images left to write)`` of each batch, in loader order.
+            order: ``(position in the set, stem)`` of each batch's images.
             save_dir: Where images are saved (None: nowhere).
 
         Returns:
             ``{"average": {metric: value}, "images": {stem: {metric: value}}}``.
         """
         world = get_world_size()
-        per_image: Dict[str, Dict[str, float]] = {}
+        entries: List[Tuple[int, str, Dict[str, float]]] = []  # (position, stem, values) in loader order
         unsaved: List[Tuple[Path, np.ndarray]] = []  # other ranks' images, written by rank 0
-        for part, images in scored:
-            per_image.update(part)
+        for (part, images), batch_order in zip(scored, order):
+            entries.extend((pos, stem, part[stem]) for pos, stem in batch_order if stem in part)
             unsaved.extend(images)
         if world > 1 and save_dir is not None:
             for images in gather_to_main(unsaved) or []:
                 for path, img in images:
                     imwrite(img, str(path))
-        # Each metric is averaged over the images that have it (GT-less images only have NIQE-like ones).
-        names = self.metric_set.names
-        sums = [sum(v[name] for v in per_image.values() if name in v) for name in names]
-        counts = [sum(name in v for v in per_image.values()) for name in names]
+        per_image = _in_set_order([entries])
         if world > 1:
-            totals = all_reduce_sum(torch.tensor(sums + counts, dtype=torch.float64)).tolist()
-            sums, counts = totals[: len(names)], totals[len(names):]
-        average = {name: sums[i] / counts[i] for i, name in enumerate(names) if counts[i]}
+            gathered = gather_to_main(entries)
+            if gathered is not None:
+                per_image = _in_set_order(gathered)
+        names = self.metric_set.names
+        average = run_on_main(lambda: _averages(names, per_image))
         return {"average": average, "images": per_image}
 
     def _save_targets(
@@ -211,6 +218,22 @@ class Evaluator:
             else:
                 unsaved.append((path, imgs[i]))
         return per_image, unsaved
+
+
+def _in_set_order(ranks: List[List[Tuple[int, str, Dict[str, float]]]]) -> Dict[str, Dict[str, float]]:
+    """``{stem: values}`` of every rank's ``(position, stem, values)`` entries, in the set's order."""
+    merged = sorted((e for entries in ranks for e in entries), key=lambda e: e[0])  # stable: ties keep rank order
+    per_image: Dict[str, Dict[str, float]] = {}
+    for _, stem, values in merged:
+        per_image[stem] = values
+    return per_image
+
+
+def _averages(names: List[str], per_image: Mapping[str, Mapping[str, float]]) -> Dict[str, float]:
+    """Each metric's mean over the images that have it (GT-less images only have NIQE-like ones)."""
+    sums = [sum(v[name] for v in per_image.values() if name in v) for name in names]
+    counts = [sum(name in v for v in per_image.values()) for name in names]
+    return {name: sums[i] / counts[i] for i, name in enumerate(names) if counts[i]}
 
 
 def _dataset_positions(loader: DataLoader) -> Iterator[int]:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mcir.core.dist import is_main_process
 from mcir.core.inference import infer
 from mcir.engine.evaluator import Evaluator
 from mcir.engine.results import write_results
@@ -28,6 +29,7 @@ def run_tests(
     suffix: Optional[str] = None,
     nested: bool = False,
     log: Log = print,
+    prepare: Optional[Callable[[nn.Module], nn.Module]] = None,
 ) -> Results:
     """Evaluate each network (a row of the table) on each test set and write ``metrics.{json,csv,md}``.
 
@@ -41,15 +43,20 @@ def run_tests(
         save_img: Save the restored images.
         suffix: Appended to saved image names.
         nested: Several rows (the ``models`` option): results are ``{row: {set: ...}}`` in the files too.
-        log: Receives progress lines and the table.
+        log: Receives progress lines (on every rank: pass a quiet one to ranks other than 0) and the table.
+        prepare: Turns each network into what runs (``val.compile``: a compiled module), or None.
 
     Returns:
-        ``{row: {set: {"average": {metric: v}, "images": {stem: {metric: v}}}}}``.
+        ``{row: {set: {"average": {metric: v}, "images": {stem: {metric: v}}}}}``. Run by several processes
+        (each given its shard of every set), every rank returns the same averages, rank 0 has every image
+        and is the only one that writes files; its results equal one process's.
     """
+    main = is_main_process()
     opts = dict(infer_options or {})
     results: Results = {}
     for row, net in networks.items():
         net.to(device)
+        net = prepare(net) if prepare is not None else net
         per_dataset: Dict[str, Dict[str, Any]] = {}
         for name, loader in loaders.items():
             save_dir = None
@@ -63,8 +70,10 @@ def run_tests(
             prefix = f"{row} " if nested else ""
             log(f"{prefix}{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in avg.items()))
         results[row] = per_dataset
-    lower = [m for m in evaluator.metric_names if evaluator.metric_set.better(m) == "lower"]
-    table = write_results(results, evaluator.metric_names, results_root, nested=nested, lower_better=lower)
-    log(table)
-    log(f"results written to {results_root}")
+    if main:
+        lower = [m for m in evaluator.metric_names if evaluator.metric_set.better(m) == "lower"]
+        table = write_results(results, evaluator.metric_names, results_root, nested=nested, lower_better=lower)
+        log(table)
+        log(f"results written to {results_root}")
     return results
+

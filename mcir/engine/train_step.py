@@ -37,6 +37,9 @@ class TrainStep:
         guard: Watches the steps (and acts on bad ones if told to), or None.
         channels_last: Feed the network channels-last inputs (build it channels-last too, before the EMA
             and the negatives are copied from it, so all copies share the layout).
+        compile_net: Wraps what training calls (``net_g``, or its DDP wrapper) in a compiled module
+            (:class:`~mcir.core.compile.CompiledModule`); ``net_g`` itself, the EMA, checkpoints and
+            evaluation stay plain. None: no compilation.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class TrainStep:
         ema: Optional[AveragedModel] = None,
         guard: Optional[StepGuard] = None,
         channels_last: bool = False,
+        compile_net: Optional[Callable[[nn.Module], nn.Module]] = None,
     ):
         self.model = model.to(device)
         self.optim = optim
@@ -56,8 +60,10 @@ class TrainStep:
         self.ema = ema.to(device) if ema is not None else None
         self.guard = guard
         self.channels_last = channels_last
-        # What training runs forward/backward through: net_g itself, or a DDP wrapper of it (distribute()).
-        self.train_net: nn.Module = model.net_g
+        self._compile_net = compile_net or (lambda net: net)
+        # What training runs forward/backward through: net_g itself, or a DDP wrapper of it (distribute()),
+        # compiled with train.compile. Never saved: checkpoints hold net_g's own names.
+        self.train_net: nn.Module = self._compile_net(model.net_g)
         self._good_state: Optional[Dict[str, Any]] = None
 
     # ---- one iteration ------------------------------------------------------------------------
@@ -181,8 +187,9 @@ class TrainStep:
 
     def distribute(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
         """Train through ``wrapper(net_g)`` (DistributedDataParallel); the EMA, the negatives, checkpoints and
-        evaluation keep using the plain ``net_g``, whose parameters the wrapper shares."""
-        self.train_net = wrapper(self.model.net_g)
+        evaluation keep using the plain ``net_g``, whose parameters the wrapper shares. With ``compile_net`` the
+        wrapper is compiled (``compile(DDP(net_g))``, so dynamo splits graphs at DDP's buckets)."""
+        self.train_net = self._compile_net(wrapper(self.model.net_g))
 
     # ---- state -------------------------------------------------------------------------------
     def weights(self) -> Dict[str, Dict[str, torch.Tensor]]:

@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 import torch
 from torch.utils.data import DataLoader
@@ -14,7 +14,6 @@ from torch.utils.data import DataLoader
 from mcir.core.dist import gather_to_main, get_rank, get_world_size, is_main_process, mean_across_ranks
 from mcir.core.rng import get_rng_state, set_rng_state
 from mcir.engine.checkpointer import Checkpointer
-from mcir.engine.evaluator import Evaluator
 from mcir.engine.logger import TensorBoardWriter
 from mcir.engine.validation import Validation
 from mcir.engine.preemption import SignalFlag, TrainingPreempted, stop_requested
@@ -59,14 +58,8 @@ class Trainer:
         checkpointer: Writes weights and training states.
         logger: Run logger.
         tb: TensorBoard writer (may be disabled).
-        val_loaders: ``{dataset name: loader}`` validated every ``val_freq``.
-        evaluator: Computes the metrics of a validation pass.
-        infer_options: Validation inference: ``use_ema``, ``tile``, ``tile_overlap``, ``self_ensemble``.
-        save_img_dir: Where validation writes restored images (None: don't).
+        validation: What runs every ``val_freq`` (sets, metrics, sample images, best weights); None: nothing.
         progress: Show a tqdm bar.
-        num_tb_img: At each validation, the first this many restored images of every set go to TensorBoard
-            and to ``sample_dir`` (0: none).
-        sample_dir: Folder of those images (``visualization/``): ``<set>/<iter>/<stem>_<iter>.png``.
         progressive: Per-phase patch and batch sizes (:mod:`mcir.data.progressive`); None: ``train_loader``'s.
     """
 
@@ -78,13 +71,8 @@ class Trainer:
         checkpointer: Checkpointer,
         logger: logging.Logger,
         tb: TensorBoardWriter,
-        val_loaders: Optional[Mapping[str, DataLoader]] = None,
-        evaluator: Optional[Evaluator] = None,
-        infer_options: Optional[Dict[str, Any]] = None,
-        save_img_dir: Optional[str] = None,
+        validation: Optional[Validation] = None,
         progress: bool = True,
-        num_tb_img: int = 0,
-        sample_dir: Optional[str] = None,
         progressive: Optional[ProgressiveLoader] = None,
     ):
         self.step = step
@@ -96,9 +84,7 @@ class Trainer:
         self.progress = progress
         self.progressive = progressive
         self.state = LoopState()
-        self.validation: Optional[Validation] = None
-        if evaluator is not None and val_loaders:
-            self.validation = Validation(evaluator, val_loaders, infer_options, save_img_dir, num_tb_img, sample_dir)
+        self.validation = validation
         self._best_without_validation: Dict[str, Dict[str, Any]] = {}
 
     # ---- state ------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from mcir.core.dist import is_main_process
@@ -26,6 +27,8 @@ class Validation:
         save_img_dir: Where validation writes restored images (None: don't).
         num_tb_img: The first this many restored images of every set go to TensorBoard and ``sample_dir``.
         sample_dir: Folder of those images (``visualization/``): ``<set>/<iter>/<stem>_<iter>.png``.
+        eval_wrap: Turns the evaluation network into what validation runs (``val.compile``: a compiled module
+            sharing its weights, made once per network); None: the network itself.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class Validation:
         save_img_dir: Optional[str] = None,
         num_tb_img: int = 0,
         sample_dir: Optional[str] = None,
+        eval_wrap: Optional[Callable[[nn.Module], nn.Module]] = None,
     ):
         self.evaluator = evaluator
         self.loaders = dict(loaders)
@@ -45,6 +49,8 @@ class Validation:
         self.sample_dir = sample_dir
         self.history: Dict[str, Dict[str, float]] = {}
         self.best: Dict[str, Dict[str, Any]] = {}
+        self.eval_wrap = eval_wrap
+        self._wrapped: Dict[int, Tuple[nn.Module, nn.Module]] = {}  # id(network) -> (network, wrapped)
 
     def run(self, step: Any, it: int, checkpointer: Checkpointer, logger: logging.Logger,
             tb: TensorBoardWriter) -> Dict[str, Dict[str, float]]:
@@ -54,7 +60,7 @@ class Validation:
             The averages per set.
         """
         opts = dict(self.infer_options)
-        net = step.eval_network(opts.pop("use_ema", True))
+        net = self._network(step.eval_network(opts.pop("use_ema", True)))
         for name, loader in self.loaders.items():
             img_dir = f"{self.save_img_dir}/{name}/{it}" if self.save_img_dir else None
             result = self.evaluator.evaluate(
@@ -70,6 +76,14 @@ class Validation:
             tb.scalars(avg, it, prefix=f"metrics/{name}/")
             self.keep_best(name, avg, it, lambda: step.weights(), checkpointer, logger)
         return self.history
+
+    def _network(self, net: nn.Module) -> nn.Module:
+        """``net`` as validation runs it: wrapped once by ``eval_wrap`` (the pair is kept so the id stays valid)."""
+        if self.eval_wrap is None:
+            return net
+        if id(net) not in self._wrapped:
+            self._wrapped[id(net)] = (net, self.eval_wrap(net))
+        return self._wrapped[id(net)][1]
 
     def _sample_writer(self, tb: TensorBoardWriter, dataset: str, it: int,
                        saved_by_evaluator: bool) -> Optional[OutputHook]:

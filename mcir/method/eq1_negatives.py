@@ -109,7 +109,18 @@ class NegativeBank(nn.Module):
             AveragedModel(model, decay=w, update_every=int(s), start_step=self.start_iter + 1)
             for s, w in zip(steps, decays)
         )
+        # Per-negative callables (compiled forwards, see compile_forwards); not registered: state stays as is.
+        self._forwards: List[Callable[[torch.Tensor], torch.Tensor]] = [neg.module for neg in self.negatives]
         self.reset_from(model)
+
+    def compile_forwards(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Run each negative's forward through ``wrap(negative)`` (e.g. a compiled module sharing its weights).
+
+        Args:
+            wrap: Returns a callable module for a negative network; the bank's state and Eq. 1 stay on the
+                negatives themselves.
+        """
+        self._forwards = [wrap(neg.module) for neg in self.negatives]
 
     def __len__(self) -> int:
         return len(self.negatives)
@@ -186,9 +197,9 @@ class NegativeBank(nn.Module):
         With ``precision='bf16'`` the forwards run under bfloat16 autocast and the result is bfloat16.
         """
         if self.precision == "fp32":
-            return torch.stack([neg.module(x) for neg in self.negatives])
+            return torch.stack([forward(x) for forward in self._forwards])
         with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            return torch.stack([neg.module(x).to(torch.bfloat16) for neg in self.negatives])
+            return torch.stack([forward(x).to(torch.bfloat16) for forward in self._forwards])
 
     def extra_repr(self) -> str:
         """Summary shown by ``print(bank)``."""

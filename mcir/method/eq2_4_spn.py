@@ -136,6 +136,12 @@ class SPNLoss(nn.Module):
             if exc.key != "layer_name_list":
                 raise
             raise OptionError(exc.message, key="layer_weights") from exc
+        # What distance() calls: the VGG, or a compiled module sharing its weights (compile_vgg); not registered.
+        object.__setattr__(self, "_features", self.vgg)
+
+    def compile_vgg(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Compute the VGG features through ``wrap(self.vgg)`` (e.g. a compiled module sharing its weights)."""
+        object.__setattr__(self, "_features", wrap(self.vgg))
 
     @staticmethod
     def _stack_negatives(output: Tensor, negatives: Union[Tensor, Sequence[Tensor]]) -> Tensor:
@@ -180,10 +186,10 @@ class SPNLoss(nn.Module):
         """
         neg = self._stack_negatives(output, negatives)
         n, b = neg.shape[0], output.shape[0]
-        feats_out = self.vgg(output)
+        feats_out = self._features(output)
         cast = torch.autocast(neg.device.type, dtype=neg.dtype) if neg.dtype in _LOW_PRECISION else nullcontext()
         with torch.no_grad(), cast:
-            feats_neg = self.vgg(neg.flatten(0, 1))
+            feats_neg = self._features(neg.flatten(0, 1))
         # At least float32: under autocast the VGG features are bf16/fp16, the weighted sum must not be.
         total = output.new_zeros((), dtype=torch.promote_types(output.dtype, torch.float32))
         for name, weight in self.layer_weights.items():

@@ -145,6 +145,9 @@ def train_section(model_type: str) -> Section:
         "channels_last": Leaf(bool, False),
         # activation checkpointing of the blocks the arch declares (mcir/archs/grad_checkpoint.py)
         "grad_checkpoint": Leaf(bool, False),
+        # torch.compile the target network's training forward (and MCIR's negatives and SPN VGG); the weights
+        # and training states keep the plain network's names, so compiled and plain runs resume each other
+        "compile": Leaf(bool, False),
         "pixel_opt": Typed(registry=lambda: LOSS_REGISTRY, required=True),
         # Optional extra terms: a perceptual loss (output, gt) and a sample-contrastive peer (output, gt, lq).
         "perceptual_opt": Typed(registry=lambda: LOSS_REGISTRY),
@@ -199,6 +202,8 @@ def val_section(is_train: bool) -> Section:
             "tile": Leaf(Optional[PositiveInt]),
             "tile_overlap": Leaf(NonNegativeInt, 32),
             "self_ensemble": Leaf(bool, False),
+        # torch.compile the network for validation / test.py (falls back to the plain network with a warning)
+        "compile": Leaf(bool, False),
             "metrics": MapOf(metric_spec()),
             # Named convention (mcir/metrics/presets.py); explicit metrics add to or replace its entries.
             "preset": Leaf(Optional[Literal[_preset_names()]]),
