@@ -5,7 +5,12 @@ Measured on CUDA (synchronised around every timed call; medians of interleaved r
 batch 16, LR patch 48, Adam, real T91 crops:
 
 * ``bare``: a hand-written loop (forward, L1, backward, step) vs ``trainer``: mcir's ``Trainer`` with a
-  ``TrainStep`` as train.py builds it (the guard watching every step, logging every ``--print_freq``).
+  ``TrainStep`` as train.py builds it (the guard watching every step, logging every ``--print_freq``);
+  ``bare_synced``: the bare loop reading its loss on the host every step (one sync, as BasicSR's per-step
+  loss reduction does); ``trainer_unguarded``: the trainer without the guard (the optimizer step's
+  non-finite-gradient check still reads one value on the host every step); ``bare_fused`` /
+  ``trainer_fused``: both with ``Adam(fused=True)``, where mcir's step skips non-finite updates on the device
+  and its watching guard reads each step's losses one step late (no host read inside the step).
 * ``baseline`` / ``spn`` / ``spn_bf16`` / ``published``: one step each, as ``benchmarks/spn_step.py`` defines
   them (N = 4 negatives, VGG16 to relu3_3, random VGG weights: the speed does not depend on them).
 * ``amp_off`` / ``amp_bf16``: the plain step without and with bf16 autocast.
@@ -66,12 +71,13 @@ def timed_medians(fns: Dict[str, Callable[[], None]], repeats: int, device: torc
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def make_step(kind: str, device: torch.device, amp: str = "off") -> TrainStep:
+def make_step(kind: str, device: torch.device, amp: str = "off", guard: bool = True,
+              fused: bool = False) -> TrainStep:
     """A fresh training step of one kind, on ``device`` (same seed, same weights)."""
     torch.manual_seed(0)
-    net = EDSR(num_feat=64, num_block=16, upscale=4)
-    optim = OptimStep(torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.99)), net.parameters(), amp=amp,
-                      device_type=device.type)
+    net = EDSR(num_feat=64, num_block=16, upscale=4).to(device)
+    adam = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.99), fused=fused or None)
+    optim = OptimStep(adam, net.parameters(), amp=amp, device_type=device.type)
     if kind == "baseline":
         model: RestorationModel = RestorationModel(net, L1Loss())
     else:
@@ -79,7 +85,7 @@ def make_step(kind: str, device: torch.device, amp: str = "off") -> TrainStep:
         bank = NegativeBank(net, steps=[100, 200, 500, 1000], decay=0.1, init="blend", precision=precision)
         cls = PublishedStyleModel if kind == "published" else MCIRModel
         model = cls(net, negatives=bank, spn=SPNLoss(loss_weight=1e-4, vgg_weights="random"), pixel_loss=L1Loss())
-    return TrainStep(model, optim, device, guard=StepGuard())
+    return TrainStep(model, optim, device, guard=StepGuard() if guard else None)
 
 
 def trainer_overhead(batches: List[Dict[str, torch.Tensor]], device: torch.device, repeats: int,
@@ -103,26 +109,31 @@ def trainer_overhead(batches: List[Dict[str, torch.Tensor]], device: torch.devic
         ds = OnDevice()
         return torch.utils.data.DataLoader(ds, batch_size=None, sampler=EnlargedSampler(ds, 1, 0, shuffle=False))
 
-    def bare() -> None:
+    def bare_loop(synced: bool, fused: bool = False) -> None:
         torch.manual_seed(0)
         net = EDSR(num_feat=64, num_block=16, upscale=4).to(device)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.99))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.99), fused=fused or None)
         for b in loader():
             loss = torch.nn.functional.l1_loss(net(b["lq"]), b["gt"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if synced:
+                loss.item()  # one host sync per step, as a loop that logs its loss every step has
 
-    def trainer() -> None:
-        step = make_step("baseline", device)
+    def trainer_loop(guarded: bool, fused: bool = False) -> None:
+        step = make_step("baseline", device, guard=guarded, fused=fused)
         loop = Trainer(step, _BatchOne(loader()), Schedule(total_iter=steps, print_freq=print_freq, val_freq=0,
                                                            save_checkpoint_freq=0),
                        Checkpointer(f"{tmp}/m", f"{tmp}/s"), quiet, TensorBoardWriter(None), progress=False)
         loop.run()
 
-    bare()
-    trainer()
-    med = timed_medians({"bare": bare, "trainer": trainer}, repeats, device)
+    fns = {"bare": lambda: bare_loop(False), "bare_synced": lambda: bare_loop(True),
+           "trainer": lambda: trainer_loop(True), "trainer_unguarded": lambda: trainer_loop(False),
+           "bare_fused": lambda: bare_loop(False, fused=True), "trainer_fused": lambda: trainer_loop(True, fused=True)}
+    for fn in fns.values():
+        fn()  # warm-up
+    med = timed_medians(fns, repeats, device)
     return {k: v / steps for k, v in med.items()}
 
 
@@ -170,6 +181,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--print_freq", type=int, default=100)
     p.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
+    p.add_argument("--overhead_only", action="store_true", help="only the trainer-vs-bare loops")
     args = p.parse_args()
     warnings.filterwarnings("ignore", message=".*random.*")
     device = torch.device(args.device)
@@ -179,24 +191,30 @@ def main() -> None:
     batches = [{k: torch.stack([p[k] for p in pairs[i:i + args.batch]]) for k in ("lq", "gt")}
                for i in range(0, len(pairs), args.batch)]
     overhead = trainer_overhead(batches, device, args.repeats, args.print_freq)
-    batch = {k: v.to(device) for k, v in batches[0].items()}
-    costs = step_costs(batch, device, args.repeats)
-    s = costs["seconds"]
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "trainer_over_bare": overhead["trainer"] / overhead["bare"],
-        "spn_over_baseline": s["spn"] / s["baseline"],
-        "published_style_over_spn": s["published"] / s["spn"],
-        "published_style_over_spn_bf16": s["published"] / s["spn_bf16"],
-        "amp_bf16_speedup": s["baseline"] / s["amp_bf16"],
-        "seconds_per_step": {**{k: round(v, 5) for k, v in s.items()},
-                             **{f"loop_{k}": round(v, 5) for k, v in overhead.items()}},
-        "peak_mib": {k: round(v) for k, v in costs["peak_mib"].items()},
+        "trainer_over_bare_synced": overhead["trainer"] / overhead["bare_synced"],
+        "unguarded_trainer_over_bare": overhead["trainer_unguarded"] / overhead["bare"],
+        "fused_trainer_over_fused_bare": overhead["trainer_fused"] / overhead["bare_fused"],
+        "seconds_per_step": {f"loop_{k}": round(v, 5) for k, v in overhead.items()},
         "batch": args.batch,
         "steps": args.steps,
         "repeats": args.repeats,
     }
+    if not args.overhead_only:
+        batch = {k: v.to(device) for k, v in batches[0].items()}
+        costs = step_costs(batch, device, args.repeats)
+        s = costs["seconds"]
+        result.update({
+            "spn_over_baseline": s["spn"] / s["baseline"],
+            "published_style_over_spn": s["published"] / s["spn"],
+            "published_style_over_spn_bf16": s["published"] / s["spn_bf16"],
+            "amp_bf16_speedup": s["baseline"] / s["amp_bf16"],
+            "peak_mib": {k: round(v) for k, v in costs["peak_mib"].items()},
+        })
+        result["seconds_per_step"].update({k: round(v, 5) for k, v in s.items()})
     print(json.dumps(result))
 
 

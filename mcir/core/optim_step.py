@@ -49,6 +49,11 @@ class OptimStep:
     networks without batch-dependent layers). ``apply`` unscales fp16 gradients, skips the update when a
     gradient is NaN/inf (counted in :attr:`skipped_steps`), clips, applies the warm-up factor and steps.
 
+    With a fused torch optimizer (``fused: true``: Adam, AdamW, SGD, ...) and no fp16 scaler, the skip happens
+    on the device: the optimizer is handed the "not finite" flag as torch's loss scaler hands it, and no value
+    is read on the host during the step (:attr:`skips_on_device`). Otherwise the gradient norm is read on the
+    host every step, which stalls an accelerator's queue once per step.
+
     Warm-up scales the scheduled learning rate during the step only (then restores it), so it composes
     with any scheduler, chainable or not.
 
@@ -83,8 +88,24 @@ class OptimStep:
         self.accumulate_steps = int(accumulate_steps)
         self.device_type = device_type
         self.scaler = torch.amp.GradScaler(device_type) if amp == "fp16" else None
-        self.skipped_steps = 0
+        self._skipped = 0
+        self._device_skips: Optional[torch.Tensor] = None  # skips counted on the device, read when asked
         self._micro = 0
+
+    @property
+    def skips_on_device(self) -> bool:
+        """Whether a non-finite update is skipped by the optimizer itself, without a host sync.
+
+        True for torch's fused optimizers (they take ``found_inf`` as ``torch.amp.GradScaler`` passes it, the
+        contract ``_step_supports_amp_scaling`` announces) when no fp16 scaler is in use.
+        """
+        return self.scaler is None and bool(getattr(self.optimizer, "_step_supports_amp_scaling", False))
+
+    @property
+    def skipped_steps(self) -> int:
+        """Updates skipped for non-finite gradients so far (reads the device counter: one host sync)."""
+        on_device = int(self._device_skips.item()) if self._device_skips is not None else 0
+        return self._skipped + on_device
 
     def lr_factor(self, iteration: int) -> float:
         """Warm-up factor at ``iteration`` (1-based, as BasicSR)."""
@@ -116,14 +137,15 @@ class OptimStep:
         loss.backward()
         self._micro += 1
 
-    def apply(self, iteration: int) -> Optional[float]:
+    def apply(self, iteration: int) -> Optional[torch.Tensor]:
         """Update the parameters from the accumulated gradients, unless one of them is not finite.
 
         Args:
             iteration: Current iteration (1-based), for the warm-up factor.
 
         Returns:
-            The gradient norm before clipping when clipping is on, else None.
+            The gradient norm before clipping (a 0-dim tensor where the gradients are) when clipping is on,
+            else None.
         """
         if self._micro != self.accumulate_steps:
             raise RuntimeError(
@@ -136,10 +158,12 @@ class OptimStep:
             norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip_grad_norm)
         else:
             norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
-        if bool(torch.isfinite(norm)):
+        if self.skips_on_device:
+            self._step_unless_on_device(norm, iteration)
+        elif bool(torch.isfinite(norm)):
             self._step_with_warmup(iteration)
         else:
-            self.skipped_steps += 1
+            self._skipped += 1
             log.warning(
                 "iteration %d: non-finite gradients, optimizer step skipped (%d skipped so far%s)",
                 iteration,
@@ -149,13 +173,13 @@ class OptimStep:
         if self.scaler is not None:
             self.scaler.update()  # backs the scale off after inf/NaN gradients, grows it after good runs
         self.zero_grad()
-        return float(norm) if self.clip_grad_norm is not None else None
+        return norm if self.clip_grad_norm is not None else None
 
     def discard(self) -> None:
         """Drop the accumulated gradients without updating (a step the model rejected)."""
         self.zero_grad()
 
-    def step(self, loss: torch.Tensor, iteration: int) -> Optional[float]:
+    def step(self, loss: torch.Tensor, iteration: int) -> Optional[torch.Tensor]:
         """Backpropagate ``loss`` and update: the whole step for ``accumulate_steps == 1``.
 
         Args:
@@ -163,11 +187,21 @@ class OptimStep:
             iteration: Current iteration (1-based).
 
         Returns:
-            The gradient norm before clipping when clipping is on, else None.
+            What :meth:`apply` returns.
         """
         self.zero_grad()
         self.backward(loss)
         return self.apply(iteration)
+
+    def _step_unless_on_device(self, norm: torch.Tensor, iteration: int) -> None:
+        """Step a fused optimizer that leaves the parameters and its state alone when ``norm`` is not finite."""
+        found_inf = torch.logical_not(torch.isfinite(norm)).to(torch.float32)
+        self.optimizer.found_inf = found_inf  # type: ignore[attr-defined]
+        try:
+            self._step_with_warmup(iteration)
+        finally:
+            del self.optimizer.found_inf  # type: ignore[attr-defined]
+        self._device_skips = found_inf if self._device_skips is None else self._device_skips + found_inf
 
     def _step_with_warmup(self, iteration: int) -> None:
         factor = self.lr_factor(iteration)
@@ -197,6 +231,7 @@ class OptimStep:
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self._skipped = int(state.get("skipped_steps", 0))
+        self._device_skips = None
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])

@@ -20,6 +20,27 @@ log = logging.getLogger("mcir")
 Batch = Union[Mapping[str, Any], Sequence[Mapping[str, Any]]]
 
 
+class _PendingLosses:
+    """One step's (total, l_rec) on their way to the host: copied without waiting, read when needed."""
+
+    def __init__(self, values: torch.Tensor, iteration: int):
+        self.iteration = iteration
+        self._event: Optional[torch.cuda.Event] = None
+        if values.is_cuda:
+            self.host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+            self.host.copy_(values, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self.host = values
+
+    def read(self) -> torch.Tensor:
+        """The values, once the copy is done (waits for this step's work only, not for what came after)."""
+        if self._event is not None:
+            self._event.synchronize()
+        return self.host
+
+
 class TrainStep:
     """Runs a model's iterations: it owns the optimizer step, the scheduler, the EMA and the guard.
 
@@ -27,6 +48,13 @@ class TrainStep:
     micro-batch's forward and losses run under the optimizer step's autocast and its gradients are
     accumulated; then the guard judges the step, the update is applied (or skipped), and the scheduler, the
     EMA and the model's followers (MCIR: the negatives, Eq. 1) advance once.
+
+    With an optimizer that skips non-finite updates on the device (a fused one, see
+    :attr:`OptimStep.skips_on_device`), a watching guard judges each step one step later, once its losses
+    have reached the host without stalling the device. The optimizer itself skips any update whose gradients
+    are not finite (a non-finite loss gives non-finite gradients in practice), so the weights stay finite and
+    the run stops with them one iteration later than an unfused run would. :meth:`flush` judges the last
+    step now (the trainer calls it before it logs or saves).
 
     Args:
         model: A task model (``net_g``, ``compute_losses``, ``followers``, ``state_dict``).
@@ -65,6 +93,7 @@ class TrainStep:
         # compiled with train.compile. Never saved: checkpoints hold net_g's own names.
         self.train_net: nn.Module = self._compile_net(model.net_g)
         self._good_state: Optional[Dict[str, Any]] = None
+        self._pending: Optional[_PendingLosses] = None
 
     # ---- one iteration ------------------------------------------------------------------------
     def __call__(self, batch: Batch, iteration: int) -> Logs:
@@ -115,17 +144,18 @@ class TrainStep:
             return True
         # Judged on the losses of all ranks, so every rank takes the same decision (DDP needs that).
         rec = logs.get("l_rec", total)
-        total_g, rec_g = mean_across_ranks(torch.stack([total.detach().float(), rec.detach().float()]))
-        verdict = guard.check(total_g, rec_g)
-        if verdict == "ok":
+        losses = mean_across_ranks(torch.stack([total.detach().float(), rec.detach().float()]))
+        if not guard.acts and self.optim.skips_on_device:
+            previous, self._pending = self._pending, _PendingLosses(losses, iteration)
+            if previous is not None:
+                self._watch(previous.read(), previous.iteration)
             return True
         if not guard.acts:
-            if verdict == "non-finite":
-                raise LossNotFinite(
-                    f"the loss is not finite at iteration {iteration} (l_rec {float(rec_g):.4e}); a state was saved. "
-                    "Lower the learning rate (or λ), or let train.guard.action: skip restore the last good state"
-                )
-            log.warning("iteration %d: exploding loss (l_rec %.4e); the guard only watches", iteration, float(rec_g))
+            self._watch(losses, iteration)
+            return True
+        total_g, rec_g = losses
+        verdict = guard.check(total_g, rec_g)
+        if verdict == "ok":
             return True
         log.warning("iteration %d: %s loss (l_rec %.4e), step skipped", iteration, verdict, float(rec_g))
         if guard.bad_in_a_row < guard.patience:
@@ -139,6 +169,24 @@ class TrainStep:
         done = self.model.halve_lambda() if guard.action == "halve" else "going on"
         log.warning("iteration %d: restored the last good state; %s", iteration, done)
         return False
+
+    def _watch(self, losses: torch.Tensor, iteration: int) -> None:
+        """A watching guard's verdict on iteration ``iteration``'s ``(total, l_rec)``: log, or stop if not finite."""
+        total_g, rec_g = losses
+        verdict = self.guard.check(total_g, rec_g)
+        if verdict == "non-finite":
+            raise LossNotFinite(
+                f"the loss is not finite at iteration {iteration} (l_rec {float(rec_g):.4e}); a state was saved. "
+                "Lower the learning rate (or λ), or let train.guard.action: skip restore the last good state"
+            )
+        if verdict == "exploding":
+            log.warning("iteration %d: exploding loss (l_rec %.4e); the guard only watches", iteration, float(rec_g))
+
+    def flush(self) -> None:
+        """Judge the step whose losses are still on their way to the host (see the class notes); else nothing."""
+        previous, self._pending = self._pending, None
+        if previous is not None:
+            self._watch(previous.read(), previous.iteration)
 
     def _after_update(self, iteration: int) -> None:
         """EMA update, the model's followers (Eq. 1 for the negatives due now), and the guard's snapshot."""
@@ -170,7 +218,7 @@ class TrainStep:
 
     @property
     def suspicious_steps(self) -> int:
-        """Steps the guard found non-finite or exploding."""
+        """Steps the guard found non-finite or exploding (up to the last one judged: :meth:`flush` first)."""
         return self.guard.suspicious if self.guard is not None else 0
 
     def loggable_lr(self, iteration: int) -> float:
@@ -200,7 +248,9 @@ class TrainStep:
         return out
 
     def state_dict(self) -> Dict[str, Any]:
-        """Everything needed to resume training exactly: the model's state plus the step's."""
+        """Everything needed to resume training exactly: the model's state plus the step's (the guard's up to
+        the last step: :meth:`flush` first)."""
+        self.flush()
         state = dict(self.model.state_dict())
         if self.ema is not None:
             state["ema"] = cpu_state_dict(self.ema.state_dict())
@@ -225,3 +275,4 @@ class TrainStep:
         if self.guard is not None and "guard" in state:
             self.guard.load_state_dict(state["guard"])
         self._good_state = None
+        self._pending = None

@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch.utils.data import DataLoader
@@ -42,6 +42,11 @@ class Schedule:
     val_freq: int = 5000
     save_checkpoint_freq: int = 5000
     accumulate_steps: int = 1
+
+    @property
+    def host_read_freqs(self) -> Tuple[int, int]:
+        """The frequencies at which the loop reads the step's state on the host (logging, checkpoints)."""
+        return self.print_freq, self.save_checkpoint_freq
 
 
 class Trainer:
@@ -182,6 +187,9 @@ class Trainer:
                 it = self.state.iteration + 1
                 try:
                     logs = self.step(batch, it)
+                    stop = stop_requested(sigterm.received)  # collective under DDP: asked once per iteration
+                    if stop or any(_due(it, f, sched.total_iter) for f in sched.host_read_freqs):
+                        self.step.flush()  # the guard's verdict on the last step, before logs and saves
                 except StopTraining:
                     self.state.iteration = it
                     self.save_checkpoint()
@@ -204,7 +212,7 @@ class Trainer:
                 if saved:
                     self.save_checkpoint()
                     self.logger.info("saved checkpoint at iteration %d", it)
-                if stop_requested(sigterm.received) and it < sched.total_iter:
+                if stop and it < sched.total_iter:
                     path = self.checkpointer.states_dir / f"{it}.state" if saved else self.save_checkpoint()
                     raise TrainingPreempted(
                         f"received SIGTERM: stopped after iteration {it} of {sched.total_iter}; training state "

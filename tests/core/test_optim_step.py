@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 
 import pytest
 import torch
@@ -82,9 +83,13 @@ def test_fp16_scaler_state_resumes_exactly():
     assert a.optim.scaler.get_scale() == b.optim.scaler.get_scale()
 
 
-@pytest.mark.parametrize("amp", ["off", "fp16"])
-def test_non_finite_gradients_skip_the_step_and_are_counted(amp):
-    model = _model(amp=amp)
+FusedAdam = functools.partial(torch.optim.Adam, fused=True)
+
+
+@pytest.mark.parametrize("amp,optimizer", [("off", torch.optim.Adam), ("fp16", torch.optim.Adam), ("off", FusedAdam)])
+def test_non_finite_gradients_skip_the_step_and_are_counted(amp, optimizer):
+    model = _model(amp=amp, optimizer=optimizer)
+    assert model.optim.skips_on_device == (optimizer is FusedAdam)
     model(_batch(2, 0), 1)
     before = _params(model)
     bad = _batch(2, 1)
@@ -99,9 +104,43 @@ def test_non_finite_gradients_skip_the_step_and_are_counted(amp):
         assert model.optim.scaler.get_scale() < scale  # the scaler backs off
     model(_batch(2, 2), 3)  # and training goes on
     assert not torch.equal(_params(model)["conv_first.weight"], before["conv_first.weight"])
-    fresh = _model(amp=amp)
+    fresh = _model(amp=amp, optimizer=optimizer)
     fresh.load_state_dict(model.state_dict())
     assert fresh.skipped_steps == 1
+
+
+def _no_host_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object) -> None:
+        raise AssertionError("a tensor value was read on the host")
+
+    for name in ("__bool__", "__float__", "__int__", "item", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+
+
+def test_a_fused_optimizer_skips_on_the_device_as_if_the_step_never_happened(monkeypatch):
+    skipped, clean = _model(optimizer=FusedAdam), _model(optimizer=FusedAdam)
+    bad = _batch(2, 1)
+    bad["lq"][0, 0, 0, 0] = float("nan")
+    with monkeypatch.context() as m:
+        _no_host_reads(m)  # the whole step, the NaN one included, reads nothing on the host
+        skipped(_batch(2, 0), 1)
+        skipped(bad, 2)
+        skipped(_batch(2, 2), 3)
+    clean(_batch(2, 0), 1)
+    clean(_batch(2, 2), 3)  # iteration 3 here too: the warm-up factor and the schedule see the same iteration
+    for k, v in _params(clean).items():
+        assert torch.equal(_params(skipped)[k], v), k
+    steps = [s["step"] for s in skipped.optim.optimizer.state_dict()["state"].values()]
+    assert all(float(x) == 2 for x in steps)  # Adam's step count did not advance on the skipped step
+    assert skipped.skipped_steps == 1 and clean.skipped_steps == 0
+
+
+def test_an_unfused_optimizer_reads_the_gradient_norm_on_the_host(monkeypatch):
+    model = _model()
+    assert not model.optim.skips_on_device
+    _no_host_reads(monkeypatch)
+    with pytest.raises(AssertionError, match="read on the host"):
+        model(_batch(2, 0), 1)
 
 
 def test_channels_last_trains_like_contiguous():
