@@ -21,6 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input", required=True, help="image file or folder (png, jpg, bmp, tif, webp)")
     p.add_argument("--output", required=True, help="output folder")
+    add_network_args(p)
+    p.add_argument("--tile", type=positive_int, default=None, help="tile side in input pixels (bounds memory)")
+    p.add_argument("--tile_overlap", type=non_negative_int, default=32, help="overlap between tiles (default 32)")
+    p.add_argument("--self_ensemble", action="store_true", help="average the 8 flips/rotations (x8 slower)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
+    p.add_argument("--recursive", action="store_true", help="also restore images in sub-folders (mirrored)")
+    p.add_argument("--suffix", default="", help="appended to output file names, e.g. _x4")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return p
+
+
+def add_network_args(p: argparse.ArgumentParser) -> None:
+    """The arguments :func:`network_from_args` reads: ``-opt`` or ``--arch``, ``--weights``, ``--param_key``,
+    ``--scale``, ``--set`` (also used by ``scripts/export_onnx.py``)."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("-opt", "--opt", help="option file: network_g and path.pretrain_network_g")
     src.add_argument("--arch", help="registered architecture name, e.g. EDSR")
@@ -31,14 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="with -opt: an option override (network_g.num_feat=64); with --arch: an arch argument "
                    "(num_feat=64); value parsed as YAML; repeatable")
-    p.add_argument("--tile", type=positive_int, default=None, help="tile side in input pixels (bounds memory)")
-    p.add_argument("--tile_overlap", type=non_negative_int, default=32, help="overlap between tiles (default 32)")
-    p.add_argument("--self_ensemble", action="store_true", help="average the 8 flips/rotations (x8 slower)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the network runs")
-    p.add_argument("--recursive", action="store_true", help="also restore images in sub-folders (mirrored)")
-    p.add_argument("--suffix", default="", help="appended to output file names, e.g. _x4")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks")
-    return p
 
 
 #: Argument names used in error messages.

@@ -13,6 +13,7 @@ if importlib.util.find_spec("mcir") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcir.cli import UsageError, run_main  # noqa: E402
+from mcir.infer import add_network_args, network_from_args  # noqa: E402
 
 PROG = "export_onnx"
 DEFAULT_CHECK_SIZES = ((64, 64), (45, 71))
@@ -40,15 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "is padded inside the graph), then run it with onnxruntime on two input sizes and report the largest "
         "absolute difference from PyTorch.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("-opt", "--opt", help="option file: network_g and path.pretrain_network_g")
-    src.add_argument("--arch", help="registered architecture name, e.g. EDSR")
-    p.add_argument("--weights", help="weights file (overrides path.pretrain_network_g with -opt)")
-    p.add_argument("--param_key", default=None,
-                   help="weights container key (default: path.param_key_g with -opt, else params_ema, then params)")
-    p.add_argument("--scale", type=int, default=None, help="upscale factor of --arch (its 'upscale' argument)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="with -opt: an option override; with --arch: an arch argument; repeatable")
+    add_network_args(p)
     p.add_argument("--output", required=True, help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
     p.add_argument("--check-size", type=int, nargs=2, action="append", metavar=("H", "W"), default=None,
@@ -79,7 +72,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     from mcir.cli.file_restore import network_input_channels
     from mcir.cli.onnx_export import check_onnx, export_onnx
-    from mcir.infer import network_from_args
 
     net, cfg = network_from_args(args)
     in_ch = network_input_channels(net, cfg.get("num_in_ch"))

@@ -55,6 +55,18 @@ def default_init_weights(module: nn.Module, scale: float = 1.0, bias_fill: float
                 m.bias.fill_(bias_fill)
 
 
+def transformer_init_weights(m: nn.Module) -> None:
+    """The Swin family's initialisation, for ``module.apply``: truncated-normal linear weights (std 0.02),
+    zero linear biases, unit LayerNorms; convolutions keep PyTorch's defaults."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
 class ResidualBlockNoBN(nn.Module):
     """conv-ReLU-conv residual block without batch norm: ``x + res_scale * conv2(relu(conv1(x)))``.
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torchvision.ops import StochasticDepth
 
 from mcir.constraints import NonNegativeInt, PositiveFloat, PositiveInt, Probability
-from mcir.archs.arch_util import ArchBase
+from mcir.archs.arch_util import ArchBase, transformer_init_weights
 from mcir.errors import OptionError
 from mcir.registry import ARCH_REGISTRY
 
@@ -255,7 +255,7 @@ class IDT(ArchBase):
             up = nn.ConvTranspose2d(level_dims[4 + i], embed_dim * 2 ** (3 - i), 2, stride=2)
             setattr(self, f"upsample_{i}", _Resample("deconv", up))
             setattr(self, f"decoderlayer_{i}", level(5 + i))
-        self.apply(_init_weights)
+        self.apply(transformer_init_weights)
 
     def forward_patch(self, x: Tensor) -> Tensor:
         """Official network. Args: x: (B, in_chans, img_size, img_size). Returns: same shape."""
@@ -319,15 +319,6 @@ def _tile_starts(length: int, size: int, overlap: int) -> List[int]:
     return starts + [length - size]
 
 
-def _init_weights(m: nn.Module) -> None:
-    """Official init: truncated-normal linear weights (std 0.02), zero biases, unit LayerNorms."""
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
 
 
 def _check_options(img_size: int, embed_dim: int, depths: Sequence[int], num_heads: Sequence[int], win_size: int,

@@ -6,9 +6,8 @@ from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from mcir.archs.arch_util import ArchBase
+from mcir.archs.arch_util import ArchBase, transformer_init_weights
 from mcir.errors import OptionError
 
 
@@ -61,16 +60,8 @@ class SwinSRBase(ArchBase):
     _pad_multiple: int = 1
     upsampler: str = "pixelshuffle"
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        """Official initialisation: truncated-normal linear weights, unit LayerNorms; convs keep PyTorch's."""
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    #: The official initialisation (``self.apply(self._init_weights)``).
+    _init_weights = staticmethod(transformer_init_weights)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         """Pad bottom/right to a multiple of the window: reflect as the official code, replicate when too small."""
