@@ -210,7 +210,7 @@ def test_spn_step_moves_the_output_away_from_the_negatives(build, vgg_file):
     negs = _negative_outputs(model, batch["lq"])
     ref = copy.deepcopy(_target(model))
     d = _reference_distance(vgg, ref(batch["lq"]), negs)
-    assert float(d) > 0  # blend init: the negatives differ from the target from the start
+    assert float(d.detach()) > 0  # blend init: the negatives differ from the target from the start
     grad_d = torch.autograd.grad(d, list(ref.parameters()))
     before = [p.detach().clone() for p in _target(model).parameters()]
     _step(model, batch, 1)  # steps [2, 3]: no negative moves at iteration 1
